@@ -14,7 +14,7 @@ BUILD	:= $(CURDIR)/build
 
 export RMAI_CACHE KSRC
 
-KERNEL_SRCS := $(wildcard backend/*.c backend/*.h)
+KERNEL_SRCS := $(filter-out %.mod.c,$(wildcard backend/*.c backend/*.h))
 
 .PHONY: all module memnode selftests compat-6.1 checkpatch sparse \
 	check demo bench deps clean

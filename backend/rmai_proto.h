@@ -21,6 +21,11 @@
 #define RMAI_PROTO_H
 
 #include <linux/types.h>
+#ifdef __KERNEL__
+#include <linux/build_bug.h>
+#else
+#include <assert.h>
+#endif
 
 #define RMAI_PROTO_MAGIC	0x49414d52	/* "RMAI" as little-endian bytes */
 #define RMAI_PROTO_VERSION	1
@@ -204,13 +209,10 @@ struct rmai_msg {
 };
 
 /* Sizes are part of the protocol: a change here breaks every peer. */
-#define RMAI_PROTO_ASSERT_SIZES()						\
-	do {									\
-		_Static_assert(sizeof(struct rmai_cm_req) == 48, "cm_req");	\
-		_Static_assert(sizeof(struct rmai_cm_rep) == 48, "cm_rep");	\
-		_Static_assert(sizeof(struct rmai_msg_hdr) == 16, "msg_hdr");	\
-		_Static_assert(sizeof(struct rmai_slab_desc) == 16, "desc");	\
-		_Static_assert(sizeof(struct rmai_msg) == RMAI_MSG_SIZE, "msg");\
-	} while (0)
+static_assert(sizeof(struct rmai_cm_req) == 48, "rmai_cm_req size");
+static_assert(sizeof(struct rmai_cm_rep) == 48, "rmai_cm_rep size");
+static_assert(sizeof(struct rmai_msg_hdr) == 16, "rmai_msg_hdr size");
+static_assert(sizeof(struct rmai_slab_desc) == 16, "rmai_slab_desc size");
+static_assert(sizeof(struct rmai_msg) == RMAI_MSG_SIZE, "rmai_msg size");
 
 #endif /* RMAI_PROTO_H */
