@@ -1,0 +1,47 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# rmai.ko loads, registers its block major, and unloads without a trace,
+# repeatedly. Runs on 6.12 and, with RMAI_KO pointing at the 6.1 build, on 6.1.
+
+# shellcheck source=selftests/test_common.sh
+. "$(dirname "$0")/test_common.sh"
+
+require_vm
+require_root
+
+load_unload() {
+	local before after
+	before=$(grep -c . /proc/modules)
+	insmod "$RMAI_KO" || fail "insmod $RMAI_KO"
+	grep -qw rmai /proc/devices || fail "no rmai block major in /proc/devices"
+	grep -q '^rmai ' /proc/modules || fail "rmai not in /proc/modules"
+	rmmod rmai || fail "rmmod rmai"
+	! grep -qw rmai /proc/devices || fail "block major still registered after rmmod"
+	after=$(grep -c . /proc/modules)
+	[ "$before" = "$after" ] || fail "modules before $before, after $after"
+}
+
+load_unload_cycles() {
+	local i
+	for i in $(seq 10); do
+		load_unload || fail "cycle $i"
+	done
+}
+
+# The module's own lines reach the kernel log.
+logs_load_and_unload() {
+	dmesg -C
+	load_unload || return 1
+	dmesg | grep -q 'rmai: loaded' || fail "no 'rmai: loaded' in dmesg"
+	dmesg | grep -q 'rmai: unloaded' || fail "no 'rmai: unloaded' in dmesg"
+}
+
+[ -f "$RMAI_KO" ] || { echo "SKIP: $RMAI_KO not built"; exit "$ksft_skip"; }
+ktap_print_header
+ktap_set_plan 3
+echo "# module: $RMAI_KO on $(uname -r)"
+ktap_test load_unload load_unload
+ktap_test load_unload_cycles load_unload_cycles
+ktap_test logs_load_and_unload logs_load_and_unload
+ktap_finished
