@@ -16,7 +16,7 @@ export RMAI_CACHE KSRC
 
 KERNEL_SRCS := $(filter-out %.mod.c,$(wildcard backend/*.c backend/*.h))
 
-.PHONY: all module memnode selftests compat-6.1 checkpatch sparse \
+.PHONY: all module module-clean memnode selftests compat-6.1 checkpatch sparse \
 	check demo bench deps clean
 
 all: module memnode selftests
@@ -27,6 +27,9 @@ deps:
 module:
 	@test -d "$(KDIR)" || { echo "KDIR '$(KDIR)' not found: run scripts/deps or set KDIR=" >&2; exit 1; }
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+
+module-clean:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
 
 # Out-of-tree builds into another output directory (MO=) arrived only in
 # 6.13, so the 6.1 module is built from a copy of the sources.
@@ -63,8 +66,7 @@ demo:
 bench:
 	scripts/bench
 
-clean:
-	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean
+clean: module-clean
 	-$(MAKE) -C memnode clean
 	-$(MAKE) -C selftests clean
 	rm -rf $(BUILD)
