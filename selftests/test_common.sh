@@ -63,3 +63,47 @@ require_vm() {
 		exit "$ksft_skip"
 	}
 }
+
+# --- cgroup v2 and swap ------------------------------------------------------
+
+RMAI_BUILD=${RMAI_BUILD:-$RMAI_TOP/build/selftests}
+
+# cg_create NAME MEMORY_MAX: a memory-limited cgroup; prints its path.
+cg_create() {
+	local cg=/sys/fs/cgroup/$1
+	echo +memory >/sys/fs/cgroup/cgroup.subtree_control || return 1
+	mkdir -p "$cg" && echo "$2" >"$cg/memory.max" || return 1
+	echo "$cg"
+}
+
+# cg_run CGROUP CMD...: run CMD inside CGROUP.
+cg_run() {
+	local cg=$1
+	shift
+	bash -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' _ "$cg" "$@"
+}
+
+cg_destroy() { rmdir "$1" 2>/dev/null || true; }
+
+# kv KEY LINE: the value of KEY=value in a swap_reload result line.
+kv() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
+
+# swap_roundtrip DEV SIZE_MIB MAX SWAP_RELOAD_ARGS...: swapon DEV, write
+# SIZE_MIB of checksummed pages in a cgroup limited to MAX, push them out,
+# reload and verify every byte. Fails on any mismatch or when nothing was
+# reloaded from swap; prints swap_reload's line.
+swap_roundtrip() {
+	local dev=$1 size=$2 max=$3 cg line rc
+	shift 3
+	mkswap "$dev" >/dev/null || fail "mkswap $dev" || return 1
+	swapon "$dev" || fail "swapon $dev" || return 1
+	cg=$(cg_create "rmai-test-$$" "$max") || { swapoff "$dev"; fail "cgroup"; return 1; }
+	line=$(cg_run "$cg" "$RMAI_BUILD/swap_reload" --size "$size" --pageout "$@")
+	rc=$?
+	cg_destroy "$cg"
+	swapoff "$dev" || fail "swapoff $dev" || return 1
+	echo "$line"
+	[ $rc = 0 ] || fail "swap_reload exited $rc" || return 1
+	[ "$(kv mismatched_pages "$line")" = 0 ] || fail "pages came back wrong" || return 1
+	[ "$(kv reload_majflt "$line")" -gt 0 ] || fail "no major faults: nothing was swapped" || return 1
+}
