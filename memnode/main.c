@@ -1,0 +1,453 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * rmai-memnoded: command line, logging, the event loop and the admin socket.
+ *
+ *   rmai-memnoded --listen ADDR[:PORT] --size SIZE [--slab SIZE]
+ *                 [--hugepages auto|on|off] [--lease-grace SECONDS]
+ *                 [--admin-socket PATH] [--foreground]
+ *   rmai-memnoded status [--json] [--admin-socket PATH]
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+
+#include "memnode.h"
+
+static bool log_to_stderr = true;
+
+void logmsg(int prio, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (log_to_stderr) {
+		fprintf(stderr, "rmai-memnoded: ");
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+	} else {
+		vsyslog(prio, fmt, ap);
+	}
+	va_end(ap);
+}
+
+int loop_add(struct memnode *mn, int fd, void *ptr)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = ptr };
+
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK))
+		return -1;
+	return epoll_ctl(mn->epoll_fd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+void loop_del(struct memnode *mn, int fd)
+{
+	epoll_ctl(mn->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+/* "64M", "4G", "1048576": bytes; 0 when malformed or zero. */
+static uint64_t parse_size(const char *s)
+{
+	char *end;
+	uint64_t v = strtoull(s, &end, 10);
+	int shift = 0;
+
+	if (end == s || *s == '-')
+		return 0;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	}
+	if (*end == 'i' || *end == 'B')
+		end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
+	if (*end || v > (UINT64_MAX >> shift))
+		return 0;
+	return v << shift;
+}
+
+/* --- admin socket ---------------------------------------------------------- */
+
+static void write_status(struct memnode *mn, FILE *f, bool json)
+{
+	struct timespec now;
+	struct session *s;
+	time_t t = time(NULL);
+	const char *sep = "";
+	int i;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (json)
+		fprintf(f, "{\"capacity\": %llu, \"free\": %llu, \"slab_size\": %llu, "
+			"\"backing\": \"%s\", \"protocol_errors\": %llu, \"leases\": [",
+			(unsigned long long)mn->pool.size,
+			(unsigned long long)mn->pool.nr_free * mn->pool.slab_size,
+			(unsigned long long)mn->pool.slab_size, mn->pool.backing,
+			(unsigned long long)mn->proto_errors);
+	else
+		fprintf(f, "capacity %llu MiB, free %llu MiB, slab %llu MiB (%s), protocol errors %llu\n",
+			(unsigned long long)mn->pool.size >> 20,
+			(unsigned long long)(mn->pool.nr_free * mn->pool.slab_size) >> 20,
+			(unsigned long long)mn->pool.slab_size >> 20, mn->pool.backing,
+			(unsigned long long)mn->proto_errors);
+	for (s = mn->sessions; s; s = s->next) {
+		char id[2 * RMAI_CLIENT_ID_LEN + 1];
+		long left = s->grace_end.tv_sec - now.tv_sec;
+
+		for (i = 0; i < RMAI_CLIENT_ID_LEN; i++)
+			sprintf(id + 2 * i, "%02x", s->client_id[i]);
+		if (json)
+			fprintf(f, "%s{\"client\": \"%s\", \"slabs\": %u, \"age\": %ld, "
+				"\"state\": \"%s\", \"grace_left\": %ld}", sep, id,
+				s->nr_held, (long)(t - s->created),
+				s->state == SESSION_CONNECTED ? "connected" : "grace",
+				s->state == SESSION_GRACE ? left : 0);
+		else if (s->state == SESSION_CONNECTED)
+			fprintf(f, "lease %s: %u slabs, age %lds, connected\n", id,
+				s->nr_held, (long)(t - s->created));
+		else
+			fprintf(f, "lease %s: %u slabs, age %lds, in grace (%lds left)\n",
+				id, s->nr_held, (long)(t - s->created), left);
+		sep = ", ";
+	}
+	if (json)
+		fprintf(f, "]}\n");
+}
+
+/* One request per connection: a line "status" or "status json". */
+static void admin_serve(struct memnode *mn)
+{
+	char req[64] = "";
+	ssize_t n;
+	FILE *f;
+	int fd;
+
+	fd = accept4(mn->admin_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, req, sizeof(req) - 1);
+	f = fdopen(fd, "w");
+	if (!f) {
+		close(fd);
+		return;
+	}
+	if (n > 0 && !strncmp(req, "status", 6))
+		write_status(mn, f, strstr(req, "json") != NULL);
+	else
+		fprintf(f, "error: unknown request\n");
+	fclose(f);
+}
+
+static int admin_listen(struct memnode *mn)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+	if (strlen(mn->admin_path) >= sizeof(sun.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(sun.sun_path, mn->admin_path);
+	mn->admin_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (mn->admin_fd < 0)
+		return -1;
+	unlink(mn->admin_path);
+	if (bind(mn->admin_fd, (struct sockaddr *)&sun, sizeof(sun)) ||
+	    listen(mn->admin_fd, 8))
+		return -1;
+	return loop_add(mn, mn->admin_fd, &mn->admin_fd);
+}
+
+static int status_client(const char *path, bool json)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char buf[4096];
+	ssize_t n;
+	int fd;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun))) {
+		fprintf(stderr, "rmai-memnoded: cannot reach the daemon at %s: %s\n",
+			path, strerror(errno));
+		return 1;
+	}
+	if (dprintf(fd, json ? "status json\n" : "status\n") < 0)
+		return 1;
+	shutdown(fd, SHUT_WR);
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		fwrite(buf, 1, n, stdout);
+	close(fd);
+	return 0;
+}
+
+/* --- the loop -------------------------------------------------------------- */
+
+static void sd_notify_ready(void)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (!path || strlen(path) >= sizeof(sun.sun_path))
+		return;
+	strcpy(sun.sun_path, path);
+	if (sun.sun_path[0] == '@')
+		sun.sun_path[0] = '\0';
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	sendto(fd, "READY=1", 7, 0, (struct sockaddr *)&sun, sizeof(sun));
+	close(fd);
+}
+
+static int setup_loop(struct memnode *mn)
+{
+	struct itimerspec tick = { { 1, 0 }, { 1, 0 } };
+	sigset_t mask;
+
+	mn->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (mn->epoll_fd < 0)
+		return -1;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	mn->signal_fd = signalfd(-1, &mask, SFD_CLOEXEC);
+	mn->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	if (mn->signal_fd < 0 || mn->timer_fd < 0 ||
+	    timerfd_settime(mn->timer_fd, 0, &tick, NULL) ||
+	    loop_add(mn, mn->signal_fd, &mn->signal_fd) ||
+	    loop_add(mn, mn->timer_fd, &mn->timer_fd) ||
+	    loop_add(mn, mn->cm_channel->fd, mn->cm_channel))
+		return -1;
+	return 0;
+}
+
+static void run(struct memnode *mn)
+{
+	struct epoll_event evs[16];
+	int i, n;
+
+	while (!mn->stop) {
+		n = epoll_wait(mn->epoll_fd, evs, 16, -1);
+		if (n < 0 && errno != EINTR) {
+			logmsg(LOG_ERR, "epoll_wait: %s", strerror(errno));
+			return;
+		}
+		for (i = 0; i < n; i++) {
+			void *p = evs[i].data.ptr;
+
+			if (p == &mn->signal_fd) {
+				struct signalfd_siginfo si;
+
+				if (read(mn->signal_fd, &si, sizeof(si)) != sizeof(si))
+					continue;
+				if (si.ssi_signo == SIGHUP) {
+					logmsg(LOG_INFO, "SIGHUP: logs reopened");
+					continue;
+				}
+				logmsg(LOG_INFO, "signal %u: shutting down", si.ssi_signo);
+				mn->stop = true;
+			} else if (p == &mn->timer_fd) {
+				uint64_t ticks;
+
+				if (read(mn->timer_fd, &ticks, sizeof(ticks)) > 0)
+					sessions_expire(mn, false);
+			} else if (p == &mn->admin_fd) {
+				admin_serve(mn);
+			} else if (p == mn->cm_channel) {
+				cm_handle_events(mn);
+			} else {
+				conn_handle_cq(p);
+			}
+		}
+	}
+}
+
+/* --- command line ---------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: rmai-memnoded --listen ADDR[:PORT] --size SIZE [options]\n"
+		"       rmai-memnoded status [--json] [--admin-socket PATH]\n"
+		"Donate SIZE bytes of locked memory to RMAI compute nodes over RDMA.\n"
+		"  --listen ADDR[:PORT]     RDMA address to listen on (default port %d)\n"
+		"  --size SIZE              memory to donate: K, M, G, T suffixes\n"
+		"  --slab SIZE              lease unit, a power of two (default 64M)\n"
+		"  --hugepages auto|on|off  hugetlb pages (auto: else THP)\n"
+		"  --lease-grace SECONDS    how long a disconnected client's lease is kept (default 30)\n"
+		"  --admin-socket PATH      status socket (default %s)\n"
+		"  --foreground             log to stderr and do not detach\n"
+		"  --help, --version\n", RMAI_DEFAULT_PORT, MEMNODE_ADMIN_SOCKET);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "size", required_argument, NULL, 's' },
+		{ "slab", required_argument, NULL, 'b' },
+		{ "hugepages", required_argument, NULL, 'H' },
+		{ "lease-grace", required_argument, NULL, 'g' },
+		{ "admin-socket", required_argument, NULL, 'a' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ }
+	};
+	struct memnode mn = { .lease_grace = 30, .admin_path = MEMNODE_ADMIN_SOCKET,
+			      .admin_fd = -1 };
+	enum hugepages_mode huge = HUGEPAGES_AUTO;
+	uint64_t size = 0, slab = 64ull << 20;
+	char addr[128] = "", port[16], err[256], *colon, *end;
+	bool foreground = false, json = false, status = false;
+	int c, ret = 1;
+
+	snprintf(port, sizeof(port), "%d", RMAI_DEFAULT_PORT);
+	if (argc > 1 && !strcmp(argv[1], "status")) {
+		status = true;
+		argv[1] = argv[0];
+		argv++;
+		argc--;
+	}
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'l':
+			snprintf(addr, sizeof(addr), "%s", optarg);
+			colon = strrchr(addr, ':');
+			if (colon) {
+				*colon = '\0';
+				if (strtoul(colon + 1, &end, 10) > 65535 || *end ||
+				    end == colon + 1) {
+					fprintf(stderr, "rmai-memnoded: bad port in --listen %s\n", optarg);
+					return 2;
+				}
+				snprintf(port, sizeof(port), "%s", colon + 1);
+			}
+			break;
+		case 's':
+			size = parse_size(optarg);
+			if (!size) {
+				fprintf(stderr, "rmai-memnoded: bad --size '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'b':
+			slab = parse_size(optarg);
+			if (!slab) {
+				fprintf(stderr, "rmai-memnoded: bad --slab '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'H':
+			if (!strcmp(optarg, "auto"))
+				huge = HUGEPAGES_AUTO;
+			else if (!strcmp(optarg, "on"))
+				huge = HUGEPAGES_ON;
+			else if (!strcmp(optarg, "off"))
+				huge = HUGEPAGES_OFF;
+			else {
+				fprintf(stderr, "rmai-memnoded: --hugepages takes auto, on or off\n");
+				return 2;
+			}
+			break;
+		case 'g':
+			mn.lease_grace = strtoul(optarg, &end, 10);
+			if (*end || end == optarg) {
+				fprintf(stderr, "rmai-memnoded: bad --lease-grace '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'a':
+			mn.admin_path = optarg;
+			break;
+		case 'f':
+			foreground = true;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("rmai-memnoded %s, protocol %d\n", MEMNODE_VERSION,
+			       RMAI_PROTO_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (status)
+		return status_client(mn.admin_path, json);
+	if (!*addr || !size) {
+		fprintf(stderr, "rmai-memnoded: --listen and --size are required\n");
+		usage(stderr);
+		return 2;
+	}
+
+	if (pool_init(&mn.pool, size, slab, huge, err, sizeof(err))) {
+		fprintf(stderr, "rmai-memnoded: %s\n", err);
+		return 1;
+	}
+	if (cm_listen(&mn, addr, port, err, sizeof(err))) {
+		fprintf(stderr, "rmai-memnoded: %s\n", err);
+		goto out_pool;
+	}
+	if (setup_loop(&mn) || admin_listen(&mn)) {
+		fprintf(stderr, "rmai-memnoded: event loop or admin socket %s: %s\n",
+			mn.admin_path, strerror(errno));
+		goto out_loop;
+	}
+	if (!foreground) {
+		if (daemon(0, 0)) {
+			fprintf(stderr, "rmai-memnoded: daemon: %s\n", strerror(errno));
+			goto out_loop;
+		}
+		log_to_stderr = false;
+		openlog("rmai-memnoded", LOG_PID, LOG_DAEMON);
+	}
+	logmsg(LOG_INFO, "listening on %s:%s, %llu MiB in %u slabs of %llu MiB (%s, locked)",
+	       addr, port, (unsigned long long)size >> 20, mn.pool.nr_slabs,
+	       (unsigned long long)slab >> 20, mn.pool.backing);
+	sd_notify_ready();
+	run(&mn);
+	ret = 0;
+
+out_loop:
+	if (mn.admin_fd >= 0) {
+		close(mn.admin_fd);
+		unlink(mn.admin_path);
+	}
+	cm_shutdown(&mn);	/* sessions and queues, then the listener */
+	if (mn.timer_fd > 0)
+		close(mn.timer_fd);
+	if (mn.signal_fd > 0)
+		close(mn.signal_fd);
+	if (mn.epoll_fd > 0)
+		close(mn.epoll_fd);
+out_pool:
+	pool_destroy(&mn.pool);
+	return ret;
+}
