@@ -277,10 +277,14 @@ static int on_connect_request(struct memnode *mn, struct rdma_cm_event *ev)
 		goto err_conn;
 	if (ibv_query_device(id->verbs, &dev))
 		goto err_conn;
-	/* Serve the client's RDMA READs: as many as it asks, within the device. */
-	param.responder_resources = req->initiator_depth < dev.max_qp_rd_atom ?
-				    req->initiator_depth : dev.max_qp_rd_atom;
-	param.initiator_depth = 0;
+	/*
+	 * Serve the client's RDMA READs: as many as it asks, within the
+	 * device. The request event's fields are already from our side:
+	 * responder_resources there is the client's initiator depth.
+	 */
+	param.responder_resources = req->responder_resources < dev.max_qp_rd_atom ?
+				    req->responder_resources : dev.max_qp_rd_atom;
+	param.initiator_depth = 0;	/* the memnode never reads remotely */
 	param.rnr_retry_count = 7;
 	proto_make_cm_rep(&rep, RMAI_OK, s->token, mn->pool.slab_size,
 			  mn->pool.nr_slabs, mn->pool.nr_free, s->nr_held);
@@ -290,6 +294,7 @@ static int on_connect_request(struct memnode *mn, struct rdma_cm_event *ev)
 		goto err_conn;
 	if (info.qid == 0) {
 		s->state = SESSION_CONNECTED;
+		s->ctrl = c;
 		logmsg(LOG_INFO, "client %s %s, holds %u slabs", hex_id(s->client_id, hex),
 		       opened ? "connected" : "resumed its lease", s->nr_held);
 	}
@@ -319,19 +324,37 @@ err_reject:
 	return -1;
 }
 
-/* A queue went away: data queues just go; queue 0 starts the grace period. */
-static void on_disconnect(struct memnode *mn, struct conn *c)
+/*
+ * The control queue of @c's session is gone (closed by us, or by the peer):
+ * the lease now waits --lease-grace seconds for a resume. Called as soon as
+ * we close it, since the DISCONNECTED event waits for the peer's reply.
+ */
+static void ctrl_lost(struct memnode *mn, struct conn *c)
 {
 	struct session *s = c->session;
 	char hex[2 * RMAI_CLIENT_ID_LEN + 1];
 
-	if (s && c->qid == 0 && s->state == SESSION_CONNECTED) {
-		s->state = SESSION_GRACE;
-		clock_gettime(CLOCK_MONOTONIC, &s->grace_end);
-		s->grace_end.tv_sec += mn->lease_grace;
-		logmsg(LOG_INFO, "client %s disconnected; its %u slabs are kept %u s",
-		       hex_id(s->client_id, hex), s->nr_held, mn->lease_grace);
-	}
+	if (!s || s->ctrl != c)
+		return;
+	s->ctrl = NULL;
+	s->state = SESSION_GRACE;
+	clock_gettime(CLOCK_MONOTONIC, &s->grace_end);
+	s->grace_end.tv_sec += mn->lease_grace;
+	logmsg(LOG_INFO, "client %s disconnected; its %u slabs are kept %u s",
+	       hex_id(s->client_id, hex), s->nr_held, mn->lease_grace);
+}
+
+/* We end @c: its QP stops at once; the conn goes with the CM event. */
+static void conn_close(struct conn *c)
+{
+	rdma_disconnect(c->id);
+	ctrl_lost(c->mn, c);
+}
+
+/* A queue went away: data queues just go; queue 0 starts the grace period. */
+static void on_disconnect(struct memnode *mn, struct conn *c)
+{
+	ctrl_lost(mn, c);
 	conn_destroy(c);
 }
 
@@ -462,7 +485,7 @@ static void do_list(struct memnode *mn, struct session *s, uint32_t start,
 	r->slabs.total = htole32(s->nr_held);
 }
 
-static void handle_msg(struct conn *c, int slot)
+static void handle_msg(struct conn *c, int slot, uint32_t len)
 {
 	struct memnode *mn = c->mn;
 	const struct rmai_msg *m = recv_buf(c, slot);
@@ -477,7 +500,7 @@ static void handle_msg(struct conn *c, int slot)
 	struct ibv_send_wr *bad;
 	enum rmai_status st;
 
-	st = proto_check_msg(m, RMAI_MSG_SIZE);
+	st = proto_check_msg(m, len);	/* a short SEND is malformed */
 	proto_init_reply(r, m, st);
 	if (st != RMAI_OK) {
 		mn->proto_errors++;
@@ -507,7 +530,7 @@ static void handle_msg(struct conn *c, int slot)
 	if (!c->closing && post_recv(c, slot))
 		c->closing = true;
 	if (ibv_post_send(c->id->qp, &wr, &bad))
-		rdma_disconnect(c->id);
+		conn_close(c);
 }
 
 /**
@@ -536,11 +559,11 @@ void conn_handle_cq(struct conn *c)
 				goto disconnect;
 			continue;
 		}
-		handle_msg(c, wc.wr_id);
+		handle_msg(c, wc.wr_id, wc.byte_len);
 	}
 	return;
 disconnect:
-	rdma_disconnect(c->id);
+	conn_close(c);
 }
 
 /* --- listening ------------------------------------------------------------- */

@@ -45,6 +45,7 @@ struct session {
 	time_t created;			/* wall clock, for status */
 	struct timespec grace_end;	/* CLOCK_MONOTONIC expiry in GRACE */
 	uint32_t nr_held;		/* slabs leased */
+	struct conn *ctrl;		/* the live control queue, or NULL */
 	struct conn *conns;		/* its queues, control first or not */
 };
 

@@ -1,0 +1,478 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * rmai-memnoded over real soft-RoCE: leases, one-sided data, isolation
+ * between clients, resume with the lease token, zeroing on expiry, capacity
+ * exhaustion and malformed messages. Each test starts its own daemon
+ * (4 slabs of 4 MiB, 3 s lease grace) on 192.0.2.1 and a port of its own.
+ */
+#include <endian.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <infiniband/verbs.h>
+#include <rdma/rdma_cma.h>
+#include <rdma/rdma_verbs.h>
+
+#include "kselftest_harness.h"
+#include "rmai_proto.h"
+
+#define MN_ADDR		"192.0.2.1"
+#define SLAB		(4u << 20)
+#define NR_SLABS	4
+#define GRACE		3		/* seconds */
+#define BUF_SIZE	(1u << 20)
+
+/* A test client: one queue, its control buffers and a data buffer. */
+struct client {
+	struct rdma_cm_id *id;		/* the queue */
+	struct rmai_msg req, rep;	/* control SEND and RECV buffers */
+	struct ibv_mr *msg_mr;		/* covers req and rep */
+	char *buf;			/* BUF_SIZE data buffer */
+	struct ibv_mr *buf_mr;		/* its registration */
+	struct rmai_cm_rep cm;		/* what the memnode accepted with */
+	uint8_t client_id[RMAI_CLIENT_ID_LEN]; /* who we say we are */
+	uint32_t seq;			/* next request's seq */
+};
+
+static void client_close(struct client *c)
+{
+	if (!c->id)
+		return;
+	if (c->buf_mr)
+		rdma_dereg_mr(c->buf_mr);
+	if (c->msg_mr)
+		rdma_dereg_mr(c->msg_mr);
+	rdma_destroy_ep(c->id);
+	free(c->buf);
+	c->id = NULL;
+	c->buf_mr = c->msg_mr = NULL;
+	c->buf = NULL;
+}
+
+/*
+ * Connect queue @qid presenting @token. Returns 0, or the memnode's reject
+ * status (> 0), or -1 for a local failure.
+ */
+static int client_open(struct client *c, int port, uint16_t qid, uint64_t token)
+{
+	struct rdma_addrinfo hints = { .ai_port_space = RDMA_PS_TCP }, *res;
+	struct ibv_qp_init_attr attr = {
+		.cap = { .max_send_wr = 8, .max_recv_wr = 4,
+			 .max_send_sge = 1, .max_recv_sge = 1 },
+		.sq_sig_all = 1,
+	};
+	struct rmai_cm_req cr = {
+		.magic = htole32(RMAI_PROTO_MAGIC),
+		.version = htole16(RMAI_PROTO_VERSION),
+		.qid = htole16(qid),
+		.token = htole64(token),
+	};
+	struct rdma_conn_param param = {
+		.private_data = &cr, .private_data_len = sizeof(cr),
+		.initiator_depth = 1, .retry_count = 7,
+		.rnr_retry_count = 3,	/* finite: a closed peer must show */
+	};
+	char portstr[16];
+	int ret;
+
+	memcpy(cr.client_id, c->client_id, sizeof(cr.client_id));
+	memset(&c->cm, 0, sizeof(c->cm));
+	c->seq = 0;
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	if (rdma_getaddrinfo(MN_ADDR, portstr, &hints, &res))
+		return -1;
+	ret = rdma_create_ep(&c->id, res, NULL, &attr);
+	rdma_freeaddrinfo(res);
+	if (ret)
+		return -1;
+	c->buf = calloc(1, BUF_SIZE);
+	c->msg_mr = rdma_reg_msgs(c->id, &c->req, 2 * sizeof(struct rmai_msg));
+	c->buf_mr = rdma_reg_msgs(c->id, c->buf, BUF_SIZE);
+	if (!c->buf || !c->msg_mr || !c->buf_mr)
+		return -1;
+	if (qid == 0 && rdma_post_recv(c->id, NULL, &c->rep, sizeof(c->rep), c->msg_mr))
+		return -1;
+	ret = rdma_connect(c->id, &param);
+	if (c->id->event && c->id->event->param.conn.private_data_len >= sizeof(c->cm))
+		memcpy(&c->cm, c->id->event->param.conn.private_data, sizeof(c->cm));
+	if (ret)
+		return c->cm.status ? le16toh(c->cm.status) : -1;
+	return 0;
+}
+
+/* Send the prepared c->req (raw, @len bytes); wait for the reply. */
+static int client_send_raw(struct client *c, size_t len)
+{
+	struct ibv_wc wc;
+
+	if (rdma_post_send(c->id, NULL, &c->req, len, c->msg_mr, 0) ||
+	    rdma_get_send_comp(c->id, &wc) != 1 || wc.status != IBV_WC_SUCCESS)
+		return -1;
+	if (rdma_get_recv_comp(c->id, &wc) != 1 || wc.status != IBV_WC_SUCCESS)
+		return -1;
+	if (rdma_post_recv(c->id, NULL, &c->rep, sizeof(c->rep), c->msg_mr))
+		return -1;
+	return le16toh(c->rep.hdr.status);
+}
+
+static void client_prepare(struct client *c, uint8_t opcode)
+{
+	memset(&c->req, 0, sizeof(c->req));
+	c->req.hdr.magic = htole32(RMAI_PROTO_MAGIC);
+	c->req.hdr.version = htole16(RMAI_PROTO_VERSION);
+	c->req.hdr.opcode = opcode;
+	c->req.hdr.length = htole16(RMAI_MSG_SIZE);
+	c->req.hdr.seq = htole32(++c->seq);
+}
+
+/* ALLOC @count slabs into @desc. Returns the reply status or -1. */
+static int client_alloc(struct client *c, uint32_t count, struct rmai_slab_desc *desc)
+{
+	int st;
+
+	client_prepare(c, RMAI_OP_ALLOC);
+	c->req.alloc.count = htole32(count);
+	st = client_send_raw(c, RMAI_MSG_SIZE);
+	if (st == RMAI_OK)
+		memcpy(desc, c->rep.slabs.desc, count * sizeof(*desc));
+	return st;
+}
+
+/* One-sided op on @len bytes of slab @d at @off; returns the wc status. */
+static int client_rdma(struct client *c, int write, const struct rmai_slab_desc *d,
+		       uint64_t off, size_t len)
+{
+	uint64_t addr = le64toh(d->addr) + off;
+	uint32_t rkey = le32toh(d->rkey);
+	struct ibv_wc wc;
+	int ret;
+
+	ret = write ? rdma_post_write(c->id, NULL, c->buf, len, c->buf_mr, 0, addr, rkey) :
+		      rdma_post_read(c->id, NULL, c->buf, len, c->buf_mr, 0, addr, rkey);
+	if (ret || rdma_get_send_comp(c->id, &wc) != 1)
+		return -1;
+	return wc.status;
+}
+
+static void fill(char *p, size_t len, unsigned int seed)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		p[i] = (char)(seed * 131 + i * 7 + (i >> 9));
+}
+
+static int check(const char *p, size_t len, unsigned int seed)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (p[i] != (char)(seed * 131 + i * 7 + (i >> 9)))
+			return 0;
+	return 1;
+}
+
+static int all_zero(const char *p, size_t len)
+{
+	while (len--)
+		if (*p++)
+			return 0;
+	return 1;
+}
+
+/* The daemon's `status --json` text, via its admin socket, into @buf. */
+static int admin_status(const char *sock, char *buf, size_t len)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	ssize_t n, got = 0;
+	int fd;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sock);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) ||
+	    write(fd, "status json\n", 12) != 12) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	while ((n = read(fd, buf + got, len - 1 - got)) > 0)
+		got += n;
+	buf[got] = '\0';
+	close(fd);
+	return 0;
+}
+
+/* Wait until the daemon reports the lease of client id byte @b as closed. */
+static int wait_lease_in_grace(const char *sock, uint8_t b)
+{
+	char buf[4096], want[128];
+	int i;
+
+	snprintf(want, sizeof(want), "\"client\": \"%02x%02x", b, b);
+	for (i = 0; i < 50; i++) {
+		char *p;
+
+		if (admin_status(sock, buf, sizeof(buf)))
+			return 0;
+		p = strstr(buf, want);
+		if (p && strstr(p, "\"state\": \"grace\""))
+			return 1;
+		usleep(100000);
+	}
+	return 0;
+}
+
+FIXTURE(memnode) {
+	pid_t pid;			/* the daemon */
+	int port;			/* its port */
+	char sock[64];			/* its admin socket */
+	struct client a, b;		/* two clients */
+};
+
+FIXTURE_SETUP(memnode)
+{
+	const char *daemon = getenv("RMAI_MEMNODED") ?: "../memnode/rmai-memnoded";
+	char listen[64];
+	struct ibv_device **devs;
+	struct stat st;
+	int n, i;
+
+	devs = ibv_get_device_list(&n);
+	if (devs)
+		ibv_free_device_list(devs);
+	if (!devs || !n)
+		SKIP(return, "no RDMA device (run in the test VM with --net)");
+	ASSERT_EQ(0, access(daemon, X_OK)) TH_LOG("%s not built", daemon);
+	self->port = 7500 + getpid() % 400;
+	snprintf(listen, sizeof(listen), "%s:%d", MN_ADDR, self->port);
+	snprintf(self->sock, sizeof(self->sock), "/tmp/memnode-%d.sock", self->port);
+	memset(self->a.client_id, 0xaa, RMAI_CLIENT_ID_LEN);
+	memset(self->b.client_id, 0xbb, RMAI_CLIENT_ID_LEN);
+	self->pid = fork();
+	ASSERT_LE(0, self->pid);
+	if (!self->pid) {
+		/* Never outlive the test, even one that fails mid-way. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		execl(daemon, daemon, "--listen", listen, "--size", "16M", "--slab", "4M",
+		      "--lease-grace", "3", "--hugepages", "off", "--foreground",
+		      "--admin-socket", self->sock, NULL);
+		_exit(127);
+	}
+	for (i = 0; i < 100 && stat(self->sock, &st); i++)
+		usleep(100000);
+	ASSERT_EQ(0, stat(self->sock, &st)) TH_LOG("memnode did not come up");
+}
+
+FIXTURE_TEARDOWN(memnode)
+{
+	int status;
+
+	client_close(&self->b);
+	client_close(&self->a);
+	if (self->pid > 0) {
+		kill(self->pid, SIGTERM);
+		waitpid(self->pid, &status, 0);
+		/* A clean shutdown is part of the contract. */
+		EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+}
+
+TEST_F(memnode, write_read_pattern)
+{
+	struct rmai_slab_desc d[2];
+	int i;
+
+	ASSERT_EQ(0, client_open(&self->a, self->port, 0, 0));
+	ASSERT_NE(0, le64toh(self->a.cm.token));
+	ASSERT_EQ(SLAB, le64toh(self->a.cm.slab_size));
+	ASSERT_EQ(NR_SLABS, le32toh(self->a.cm.nr_slabs));
+	client_prepare(&self->a, RMAI_OP_HELLO);
+	ASSERT_EQ(RMAI_OK, client_send_raw(&self->a, RMAI_MSG_SIZE));
+	ASSERT_EQ(RMAI_OP_HELLO | RMAI_OP_REPLY, self->a.rep.hdr.opcode);
+	ASSERT_EQ(self->a.seq, le32toh(self->a.rep.hdr.seq));
+	ASSERT_EQ(RMAI_OK, client_alloc(&self->a, 2, d));
+	for (i = 0; i < 2; i++) {
+		fill(self->a.buf, BUF_SIZE, i + 1);
+		ASSERT_EQ(IBV_WC_SUCCESS, client_rdma(&self->a, 1, &d[i], SLAB - BUF_SIZE, BUF_SIZE));
+	}
+	for (i = 0; i < 2; i++) {
+		memset(self->a.buf, 0, BUF_SIZE);
+		ASSERT_EQ(IBV_WC_SUCCESS, client_rdma(&self->a, 0, &d[i], SLAB - BUF_SIZE, BUF_SIZE));
+		ASSERT_TRUE(check(self->a.buf, BUF_SIZE, i + 1));
+	}
+	/* Past the end of a slab is outside its registration. */
+	ASSERT_NE(IBV_WC_SUCCESS, client_rdma(&self->a, 0, &d[0], SLAB - 4096, 8192));
+}
+
+/* B holds a lease too, yet A's address and key give B nothing. */
+TEST_F(memnode, isolation)
+{
+	struct rmai_slab_desc da, db;
+
+	ASSERT_EQ(0, client_open(&self->a, self->port, 0, 0));
+	ASSERT_EQ(0, client_open(&self->b, self->port, 0, 0));
+	ASSERT_EQ(RMAI_OK, client_alloc(&self->a, 1, &da));
+	ASSERT_EQ(RMAI_OK, client_alloc(&self->b, 1, &db));
+	fill(self->a.buf, 4096, 9);
+	ASSERT_EQ(IBV_WC_SUCCESS, client_rdma(&self->a, 1, &da, 0, 4096));
+	memset(self->b.buf, 0x5a, 4096);
+	ASSERT_EQ(IBV_WC_REM_ACCESS_ERR, client_rdma(&self->b, 0, &da, 0, 4096));
+	ASSERT_EQ((char)0x5a, self->b.buf[0]);
+	ASSERT_EQ((char)0x5a, self->b.buf[4095]);
+}
+
+/* A disconnects and comes back with its token: same slabs, same bytes. */
+TEST_F(memnode, resume_with_token)
+{
+	struct rmai_slab_desc d[2];
+	uint64_t token;
+
+	ASSERT_EQ(0, client_open(&self->a, self->port, 0, 0));
+	ASSERT_EQ(RMAI_OK, client_alloc(&self->a, 2, d));
+	fill(self->a.buf, BUF_SIZE, 3);
+	ASSERT_EQ(IBV_WC_SUCCESS, client_rdma(&self->a, 1, &d[1], 0, BUF_SIZE));
+	token = le64toh(self->a.cm.token);
+	client_close(&self->a);
+	usleep(300000);
+
+	/* A wrong token is refused; the right one resumes. */
+	ASSERT_EQ(RMAI_E_TOKEN, client_open(&self->a, self->port, 0, token ^ 1));
+	client_close(&self->a);
+	ASSERT_EQ(0, client_open(&self->a, self->port, 0, token));
+	ASSERT_EQ(2, le32toh(self->a.cm.nr_held));
+	client_prepare(&self->a, RMAI_OP_LIST);
+	ASSERT_EQ(RMAI_OK, client_send_raw(&self->a, RMAI_MSG_SIZE));
+	ASSERT_EQ(2, le32toh(self->a.rep.slabs.count));
+	/* Same slabs, same keys: the new queue is in the session's PD. */
+	ASSERT_TRUE(!memcmp(&d[1], &self->a.rep.slabs.desc[0], sizeof(d[1])) ||
+		    !memcmp(&d[1], &self->a.rep.slabs.desc[1], sizeof(d[1])));
+	memset(self->a.buf, 0, BUF_SIZE);
+	ASSERT_EQ(IBV_WC_SUCCESS, client_rdma(&self->a, 0, &d[1], 0, BUF_SIZE));
+	ASSERT_TRUE(check(self->a.buf, BUF_SIZE, 3));
+}
+
+/* After the grace period, A's slabs come back zeroed to whoever asks. */
+TEST_F(memnode, expiry_zeroes)
+{
+	struct rmai_slab_desc d[NR_SLABS];
+	int i;
+
+	ASSERT_EQ(0, client_open(&self->a, self->port, 0, 0));
+	ASSERT_EQ(RMAI_OK, client_alloc(&self->a, NR_SLABS, d));
+	for (i = 0; i < NR_SLABS; i++) {
+		fill(self->a.buf, BUF_SIZE, 20 + i);
+		ASSERT_EQ(IBV_WC_SUCCESS, client_rdma(&self->a, 1, &d[i], 0, BUF_SIZE));
+	}
+	client_close(&self->a);
+	sleep(GRACE + 2);
+	ASSERT_EQ(0, client_open(&self->b, self->port, 0, 0));
+	ASSERT_EQ(RMAI_OK, client_alloc(&self->b, NR_SLABS, d));
+	for (i = 0; i < NR_SLABS; i++) {
+		memset(self->b.buf, 0x77, BUF_SIZE);
+		ASSERT_EQ(IBV_WC_SUCCESS, client_rdma(&self->b, 0, &d[i], 0, BUF_SIZE));
+		ASSERT_TRUE(all_zero(self->b.buf, BUF_SIZE));
+	}
+}
+
+/* A full pool says NOSPC to everyone, and A keeps working. */
+TEST_F(memnode, capacity_exhausted)
+{
+	struct rmai_slab_desc d[NR_SLABS], extra;
+
+	ASSERT_EQ(0, client_open(&self->a, self->port, 0, 0));
+	ASSERT_EQ(0, client_open(&self->b, self->port, 0, 0));
+	ASSERT_EQ(RMAI_OK, client_alloc(&self->a, NR_SLABS, d));
+	ASSERT_EQ(RMAI_E_NOSPC, client_alloc(&self->a, 1, &extra));
+	ASSERT_EQ(RMAI_E_NOSPC, client_alloc(&self->b, 1, &extra));
+	fill(self->a.buf, BUF_SIZE, 5);
+	ASSERT_EQ(IBV_WC_SUCCESS, client_rdma(&self->a, 1, &d[3], 0, BUF_SIZE));
+	memset(self->a.buf, 0, BUF_SIZE);
+	ASSERT_EQ(IBV_WC_SUCCESS, client_rdma(&self->a, 0, &d[3], 0, BUF_SIZE));
+	ASSERT_TRUE(check(self->a.buf, BUF_SIZE, 5));
+	/* Releasing makes room again; a slab A does not hold is refused. */
+	client_prepare(&self->a, RMAI_OP_RELEASE);
+	self->a.req.release.count = htole32(1);
+	self->a.req.release.index[0] = d[0].index;
+	ASSERT_EQ(RMAI_OK, client_send_raw(&self->a, RMAI_MSG_SIZE));
+	ASSERT_EQ(RMAI_E_NOENT, client_send_raw(&self->a, RMAI_MSG_SIZE));
+	ASSERT_EQ(RMAI_OK, client_alloc(&self->b, 1, &extra));
+}
+
+/* B's malformed messages close B alone; A's transfer is untouched. */
+TEST_F(memnode, garbage_closes_only_sender)
+{
+	struct rmai_slab_desc d;
+	struct client *b = &self->b;
+
+	ASSERT_EQ(0, client_open(&self->a, self->port, 0, 0));
+	ASSERT_EQ(RMAI_OK, client_alloc(&self->a, 1, &d));
+	fill(self->a.buf, BUF_SIZE, 11);
+	ASSERT_EQ(IBV_WC_SUCCESS, client_rdma(&self->a, 1, &d, 0, BUF_SIZE));
+
+	/*
+	 * Wrong version, bad magic, a truncated message, each from a new B:
+	 * an error reply, then the memnode closes B's queue (its lease goes
+	 * to grace), while A is untouched.
+	 */
+	ASSERT_EQ(0, client_open(b, self->port, 0, 0));
+	client_prepare(b, RMAI_OP_STATS);
+	b->req.hdr.version = htole16(99);
+	ASSERT_EQ(RMAI_E_VERSION, client_send_raw(b, RMAI_MSG_SIZE));
+	ASSERT_TRUE(wait_lease_in_grace(self->sock, 0xbb));
+	client_close(b);
+
+	b->client_id[0] = 0xcc;
+	ASSERT_EQ(0, client_open(b, self->port, 0, 0));
+	client_prepare(b, RMAI_OP_ALLOC);
+	b->req.hdr.magic = 0xdeadbeef;
+	ASSERT_EQ(RMAI_E_INVAL, client_send_raw(b, RMAI_MSG_SIZE));
+	client_close(b);
+
+	b->client_id[0] = 0xdd;
+	ASSERT_EQ(0, client_open(b, self->port, 0, 0));
+	client_prepare(b, RMAI_OP_STATS);
+	ASSERT_EQ(RMAI_E_INVAL, client_send_raw(b, 100));
+	client_close(b);
+
+	memset(self->a.buf, 0, BUF_SIZE);
+	ASSERT_EQ(IBV_WC_SUCCESS, client_rdma(&self->a, 0, &d, 0, BUF_SIZE));
+	ASSERT_TRUE(check(self->a.buf, BUF_SIZE, 11));
+	client_prepare(&self->a, RMAI_OP_STATS);
+	ASSERT_EQ(RMAI_OK, client_send_raw(&self->a, RMAI_MSG_SIZE));
+	ASSERT_EQ(3, le64toh(self->a.rep.stats.proto_errors));
+}
+
+/* Data queues join with the token, share the keys, and need the token. */
+TEST_F(memnode, data_queue_joins_session)
+{
+	struct rmai_slab_desc d;
+	struct client *q = &self->b;
+	uint64_t token;
+
+	ASSERT_EQ(0, client_open(&self->a, self->port, 0, 0));
+	ASSERT_EQ(RMAI_OK, client_alloc(&self->a, 1, &d));
+	token = le64toh(self->a.cm.token);
+	memcpy(q->client_id, self->a.client_id, RMAI_CLIENT_ID_LEN);
+	ASSERT_EQ(RMAI_E_TOKEN, client_open(q, self->port, 1, token + 1));
+	client_close(q);
+	ASSERT_EQ(0, client_open(q, self->port, 1, token));
+	fill(q->buf, BUF_SIZE, 13);
+	ASSERT_EQ(IBV_WC_SUCCESS, client_rdma(q, 1, &d, 0, BUF_SIZE));
+	memset(self->a.buf, 0, BUF_SIZE);
+	ASSERT_EQ(IBV_WC_SUCCESS, client_rdma(&self->a, 0, &d, 0, BUF_SIZE));
+	ASSERT_TRUE(check(self->a.buf, BUF_SIZE, 13));
+	/* A second control queue for a live session is refused. */
+	client_close(q);
+	ASSERT_EQ(RMAI_E_BUSY, client_open(q, self->port, 0, token));
+}
+
+TEST_HARNESS_MAIN
