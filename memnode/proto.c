@@ -1,5 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
-/* TEMPORARY stand-in until the checked version lands. */
+/*
+ * rmai-memnoded: checking and building wire messages. Everything received is
+ * copied out with memcpy (it may be unaligned or short) and checked in full
+ * before any field is used; see memnode/PROTOCOL.md for the rules.
+ */
 #include <endian.h>
 #include <string.h>
 
@@ -55,18 +59,25 @@ enum rmai_status proto_check_msg(const void *buf, size_t len)
 		return RMAI_E_INVAL;
 	memcpy(&m, buf, sizeof(m));
 	if (le32toh(m.hdr.magic) != RMAI_PROTO_MAGIC ||
-	    le16toh(m.hdr.length) != RMAI_MSG_SIZE || m.hdr.status)
+	    le16toh(m.hdr.length) != RMAI_MSG_SIZE || m.hdr.status ||
+	    m.hdr.reserved0)
 		return RMAI_E_INVAL;
 	if (le16toh(m.hdr.version) != RMAI_PROTO_VERSION)
 		return RMAI_E_VERSION;
 	switch (m.hdr.opcode) {
 	case RMAI_OP_ALLOC:
 		n = le32toh(m.alloc.count);
-		return n && n <= RMAI_MSG_MAX_SLABS ? RMAI_OK : RMAI_E_INVAL;
+		return n && n <= RMAI_MSG_MAX_SLABS && !m.alloc.reserved ?
+		       RMAI_OK : RMAI_E_INVAL;
 	case RMAI_OP_RELEASE:
 		n = le32toh(m.release.count);
-		return n && n <= RMAI_MSG_MAX_SLABS ? RMAI_OK : RMAI_E_INVAL;
-	case RMAI_OP_HELLO: case RMAI_OP_LIST: case RMAI_OP_KEEPALIVE: case RMAI_OP_STATS:
+		return n && n <= RMAI_MSG_MAX_SLABS && !m.release.reserved ?
+		       RMAI_OK : RMAI_E_INVAL;
+	case RMAI_OP_LIST:
+		return m.list.reserved ? RMAI_E_INVAL : RMAI_OK;
+	case RMAI_OP_HELLO:
+	case RMAI_OP_KEEPALIVE:
+	case RMAI_OP_STATS:
 		return RMAI_OK;
 	}
 	return RMAI_E_INVAL;
@@ -86,8 +97,10 @@ void proto_init_reply(struct rmai_msg *reply, const struct rmai_msg *req,
 
 const char *proto_status_name(enum rmai_status s)
 {
-	static const char *const names[] = { "OK", "EVERSION", "EINVAL", "ENOSPC",
-		"ETOKEN", "EBUSY", "ENOENT", "EINTERNAL" };
+	static const char *const names[] = {
+		"OK", "EVERSION", "EINVAL", "ENOSPC",
+		"ETOKEN", "EBUSY", "ENOENT", "EINTERNAL",
+	};
 
 	return (unsigned int)s < sizeof(names) / sizeof(names[0]) ? names[s] : "E?";
 }
