@@ -267,7 +267,7 @@ FIXTURE_SETUP(memnode)
 		      "--admin-socket", self->sock, NULL);
 		_exit(127);
 	}
-	for (i = 0; i < 100 && stat(self->sock, &st); i++)
+	for (i = 0; i < 600 && stat(self->sock, &st); i++)	/* valgrind is slow */
 		usleep(100000);
 	ASSERT_EQ(0, stat(self->sock, &st)) TH_LOG("memnode did not come up");
 }
