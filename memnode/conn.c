@@ -146,8 +146,8 @@ static void conn_unlink(struct conn *conn)
 		*pp = conn->next;
 }
 
-/* Tear down in reverse order of conn_setup(). */
-static void conn_destroy(struct conn *conn)
+/* Undo conn_setup(), in reverse order; also after a partial setup. */
+static void conn_release(struct conn *conn)
 {
 	conn_unlink(conn);
 	if (conn->id->qp)
@@ -161,6 +161,11 @@ static void conn_destroy(struct conn *conn)
 		loop_del(conn->mn, conn->channel->fd);
 		ibv_destroy_comp_channel(conn->channel);
 	}
+}
+
+static void conn_destroy(struct conn *conn)
+{
+	conn_release(conn);
 	rdma_destroy_id(conn->id);
 	free(conn);
 }
@@ -302,18 +307,7 @@ static int on_connect_request(struct memnode *mn, struct rdma_cm_event *ev)
 
 err_conn:
 	id->context = NULL;
-	conn_unlink(c);
-	if (id->qp)
-		rdma_destroy_qp(id);
-	if (c->msgs_mr)
-		ibv_dereg_mr(c->msgs_mr);
-	free(c->msgs);
-	if (c->cq)
-		ibv_destroy_cq(c->cq);
-	if (c->channel) {
-		loop_del(mn, c->channel->fd);
-		ibv_destroy_comp_channel(c->channel);
-	}
+	conn_release(c);	/* the caller destroys the rejected id */
 	free(c);
 err_session:
 	if (opened)
