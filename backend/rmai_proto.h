@@ -6,7 +6,8 @@
  * message flow, states and error codes.
  *
  * All fields are little-endian and every struct has a fixed size with explicit
- * reserved bytes, which senders zero and receivers ignore.
+ * reserved bytes, which senders zero and the memnode rejects when non-zero: a
+ * later use of them comes with a new RMAI_PROTO_VERSION.
  *
  * Transport: one rdma_cm RC connection per queue (RDMA_PS_TCP). Queue 0 is the
  * control queue and carries the messages below as two-sided SEND/RECV; queues

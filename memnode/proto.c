@@ -55,7 +55,7 @@ enum rmai_status proto_check_msg(const void *buf, size_t len)
 	struct rmai_msg m;
 	uint32_t n;
 
-	if (len != RMAI_MSG_SIZE)
+	if (!buf || len != RMAI_MSG_SIZE)
 		return RMAI_E_INVAL;
 	memcpy(&m, buf, sizeof(m));
 	if (le32toh(m.hdr.magic) != RMAI_PROTO_MAGIC ||
@@ -86,13 +86,17 @@ enum rmai_status proto_check_msg(const void *buf, size_t len)
 void proto_init_reply(struct rmai_msg *reply, const struct rmai_msg *req,
 		      enum rmai_status status)
 {
+	/* Read the request first: @reply may be @req itself. */
+	uint8_t opcode = req->hdr.opcode;
+	__le32 seq = req->hdr.seq;
+
 	memset(reply, 0, sizeof(*reply));
 	reply->hdr.magic = htole32(RMAI_PROTO_MAGIC);
 	reply->hdr.version = htole16(RMAI_PROTO_VERSION);
-	reply->hdr.opcode = req->hdr.opcode | RMAI_OP_REPLY;
+	reply->hdr.opcode = opcode | RMAI_OP_REPLY;
 	reply->hdr.status = htole16(status);
 	reply->hdr.length = htole16(RMAI_MSG_SIZE);
-	reply->hdr.seq = req->hdr.seq;
+	reply->hdr.seq = seq;
 }
 
 const char *proto_status_name(enum rmai_status s)
@@ -102,5 +106,5 @@ const char *proto_status_name(enum rmai_status s)
 		"ETOKEN", "EBUSY", "ENOENT", "EINTERNAL",
 	};
 
-	return (unsigned int)s < sizeof(names) / sizeof(names[0]) ? names[s] : "E?";
+	return (unsigned int)s < sizeof(names) / sizeof(names[0]) ? names[s] : "UNKNOWN";
 }
