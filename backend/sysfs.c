@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * RMAI: /sys/block/rmaiN/rmai/, created with the disk. Each file is lines
+ * of fixed columns, documented in README.md ("Statistics"); a column that
+ * is ever retired stays, as 0.
+ *
+ *   io_stat     reads writes discards write_zeroes flushes read_bytes
+ *               write_bytes errors requeues in_flight
+ *   memnodes    one line per memnode: index address state slabs reconnects
+ *   latency_us  one line per bucket: upper_bound_us reads writes
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/blkdev.h>
+#include <linux/device.h>
+#include <linux/sysfs.h>
+
+#include "rmai.h"
+
+static struct rmai_dev *rmai_dev_of(struct device *d)
+{
+	return dev_to_disk(d)->private_data;
+}
+
+/* A sum over CPUs: each counter is exact, the set is not a snapshot. */
+static void rmai_stats_sum(struct rmai_dev *dev, struct rmai_stats *sum)
+{
+	const struct rmai_stats *st;
+	int cpu, i, b;
+
+	memset(sum, 0, sizeof(*sum));
+	for_each_possible_cpu(cpu) {
+		st = per_cpu_ptr(dev->stats, cpu);
+		for (i = 0; i < RMAI_NR_IO; i++) {
+			sum->ops[i] += READ_ONCE(st->ops[i]);
+			sum->bytes[i] += READ_ONCE(st->bytes[i]);
+		}
+		sum->errors += READ_ONCE(st->errors);
+		sum->requeues += READ_ONCE(st->requeues);
+		sum->started += READ_ONCE(st->started);
+		sum->finished += READ_ONCE(st->finished);
+		for (b = 0; b < RMAI_LAT_BUCKETS; b++) {
+			sum->lat[0][b] += READ_ONCE(st->lat[RMAI_IO_READ][b]);
+			sum->lat[1][b] += READ_ONCE(st->lat[RMAI_IO_WRITE][b]);
+		}
+	}
+}
+
+static ssize_t io_stat_show(struct device *d, struct device_attribute *attr,
+			    char *buf)
+{
+	struct rmai_stats *sum;
+	ssize_t len;
+
+	sum = kmalloc(sizeof(*sum), GFP_KERNEL);
+	if (!sum)
+		return -ENOMEM;
+	rmai_stats_sum(rmai_dev_of(d), sum);
+	len = sysfs_emit(buf, "%8llu %8llu %8llu %8llu %8llu %12llu %12llu %8llu %8llu %8lld\n",
+			 sum->ops[RMAI_IO_READ], sum->ops[RMAI_IO_WRITE],
+			 sum->ops[RMAI_IO_DISCARD], sum->ops[RMAI_IO_WRITE_ZEROES],
+			 sum->ops[RMAI_IO_FLUSH], sum->bytes[RMAI_IO_READ],
+			 sum->bytes[RMAI_IO_WRITE], sum->errors, sum->requeues,
+			 (s64)(sum->started - sum->finished));
+	kfree(sum);
+	return len;
+}
+static DEVICE_ATTR_RO(io_stat);
+
+static ssize_t memnodes_show(struct device *d, struct device_attribute *attr,
+			     char *buf)
+{
+	struct rmai_dev *dev = rmai_dev_of(d);
+	struct rmai_memnode *mn;
+	unsigned int i;
+	int len = 0;
+
+	for (i = 0; i < dev->nr_memnodes; i++) {
+		mn = &dev->memnodes[i];
+		len += sysfs_emit_at(buf, len, "%u %pISpc %s %u %u\n", mn->idx,
+				     &mn->addr, rmai_mn_state_name(READ_ONCE(mn->state)),
+				     mn->nr_slabs, READ_ONCE(mn->reconnects));
+	}
+	return len;
+}
+static DEVICE_ATTR_RO(memnodes);
+
+static ssize_t latency_us_show(struct device *d, struct device_attribute *attr,
+			       char *buf)
+{
+	struct rmai_stats *sum;
+	int b, len = 0;
+
+	sum = kmalloc(sizeof(*sum), GFP_KERNEL);
+	if (!sum)
+		return -ENOMEM;
+	rmai_stats_sum(rmai_dev_of(d), sum);
+	for (b = 0; b < RMAI_LAT_BUCKETS; b++)
+		len += sysfs_emit_at(buf, len, "%8lu %10llu %10llu\n", 1UL << b,
+				     sum->lat[0][b], sum->lat[1][b]);
+	kfree(sum);
+	return len;
+}
+static DEVICE_ATTR_RO(latency_us);
+
+static struct attribute *rmai_attrs[] = {
+	&dev_attr_io_stat.attr,
+	&dev_attr_memnodes.attr,
+	&dev_attr_latency_us.attr,
+	NULL,
+};
+
+static const struct attribute_group rmai_attr_group = {
+	.name	= "rmai",
+	.attrs	= rmai_attrs,
+};
+
+const struct attribute_group *rmai_disk_groups[] = {
+	&rmai_attr_group,
+	NULL,
+};
