@@ -12,8 +12,9 @@ require_root
 
 load_unload() {
 	local before after
+	modprobe -a ib_core rdma_cm || fail "modprobe rdma_cm"
 	before=$(grep -c . /proc/modules)
-	insmod "$RMAI_KO" || fail "insmod $RMAI_KO"
+	rmai_load memnodes= || fail "insmod $RMAI_KO"
 	grep -qw rmai /proc/devices || fail "no rmai block major in /proc/devices"
 	grep -q '^rmai ' /proc/modules || fail "rmai not in /proc/modules"
 	rmmod rmai || fail "rmmod rmai"

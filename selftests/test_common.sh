@@ -107,3 +107,70 @@ swap_roundtrip() {
 	[ "$(kv mismatched_pages "$line")" = 0 ] || fail "pages came back wrong" || return 1
 	[ "$(kv reload_majflt "$line")" -gt 0 ] || fail "no major faults: nothing was swapped" || return 1
 }
+
+# --- rmai.ko and a memnode ---------------------------------------------------
+
+RMAI_MEMNODED=${RMAI_MEMNODED:-$RMAI_TOP/memnode/rmai-memnoded}
+MN_ADDR=192.0.2.1
+
+# memnode_start PORT SIZE [ARGS...]: rmai-memnoded on $MN_ADDR:PORT with
+# 4 MiB slabs, its log in /tmp/memnode-PORT.log; returns once it answers.
+memnode_start() {
+	local port=$1 size=$2 i
+	shift 2
+	"$RMAI_MEMNODED" --listen "$MN_ADDR:$port" --size "$size" --slab 4M \
+		--admin-socket "/tmp/memnode-$port.sock" --foreground "$@" \
+		>>"/tmp/memnode-$port.log" 2>&1 &
+	echo $! >"/tmp/memnode-$port.pid"
+	for i in $(seq 150); do
+		memnode_status "$port" >/dev/null 2>&1 && return 0
+		kill -0 "$(cat "/tmp/memnode-$port.pid")" 2>/dev/null || break
+		sleep 0.2
+	done
+	cat "/tmp/memnode-$port.log"
+	fail "rmai-memnoded on port $port did not come up"
+}
+
+memnode_status() { "$RMAI_MEMNODED" status --admin-socket "/tmp/memnode-$1.sock" "${@:2}"; }
+
+# memnode_stop PORT [SIGNAL]: stop it and wait until it is gone.
+memnode_stop() {
+	local pid i
+	pid=$(cat "/tmp/memnode-$1.pid" 2>/dev/null) || return 0
+	kill "-${2:-TERM}" "$pid" 2>/dev/null
+	for i in $(seq 100); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	rm -f "/tmp/memnode-$1.pid"
+}
+
+# rmai_load PARAM...: insmod the module under test (its RDMA dependencies
+# first: insmod does not resolve them). rmai_unload undoes it.
+rmai_load() { modprobe -a ib_core rdma_cm && insmod "$RMAI_KO" "$@"; }
+rmai_unload() { rmmod rmai; }
+
+# pat write|verify|zero DEV OFFSET LEN SEED [...]: selftests/blkpat.c
+pat() { "$RMAI_BUILD/blkpat" "$@"; }
+
+# rmai_io_stat FIELD: one column of /sys/block/rmai0/rmai/io_stat, by name.
+rmai_io_stat() {
+	local names=(reads writes discards write_zeroes flushes read_bytes
+		     write_bytes errors requeues in_flight) i
+	for i in "${!names[@]}"; do
+		[ "${names[$i]}" = "$1" ] || continue
+		awk -v c=$((i + 1)) '{ print $c }' /sys/block/rmai0/rmai/io_stat
+		return
+	done
+	return 1
+}
+
+# The number of kernel-owned RDMA objects of rmai (PDs are its own, QPs and
+# cm_ids are created through rdma_cm): none may be left after an unload.
+rmai_rdma_objects() {
+	{
+		rdma resource show pd | grep -c 'comm \[rmai\]'
+		rdma resource show qp | grep -c 'comm \[rdma_cm\]'
+		rdma resource show cm_id | grep -vc ' pid '
+	} | awk '{ n += $1 } END { print n }'
+}
