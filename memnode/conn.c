@@ -20,7 +20,13 @@
 #include "memnode.h"
 #include "proto.h"
 
-#define CTRL_DEPTH	RMAI_CTRL_QUEUE_DEPTH	/* receives posted, sends max */
+#define CTRL_DEPTH	RMAI_CTRL_QUEUE_DEPTH	/* receives posted */
+/*
+ * Send queue of a control queue: one reply per request, twice the request
+ * depth because a reply's completion (the client's ACK) may still be on its
+ * way when the client, which already has the reply, sends its next request.
+ */
+#define CTRL_SEND_DEPTH	(2 * CTRL_DEPTH)
 #define DATA_CQ_SIZE	2	/* data queues complete nothing of ours */
 
 static const char *hex_id(const uint8_t *id, char *buf)
@@ -183,7 +189,8 @@ static int conn_setup(struct conn *c, struct session *s)
 		c->channel = ibv_create_comp_channel(c->id->verbs);
 		if (!c->channel || loop_add(c->mn, c->channel->fd, c))
 			return -1;
-		c->cq = ibv_create_cq(c->id->verbs, 2 * CTRL_DEPTH, c, c->channel, 0);
+		c->cq = ibv_create_cq(c->id->verbs, CTRL_DEPTH + CTRL_SEND_DEPTH, c,
+				      c->channel, 0);
 		if (!c->cq || ibv_req_notify_cq(c->cq, 0))
 			return -1;
 		c->msgs = calloc(2 * CTRL_DEPTH, sizeof(*c->msgs));
@@ -193,7 +200,7 @@ static int conn_setup(struct conn *c, struct session *s)
 					IBV_ACCESS_LOCAL_WRITE);
 		if (!c->msgs_mr)
 			return -1;
-		attr.cap.max_send_wr = CTRL_DEPTH;
+		attr.cap.max_send_wr = CTRL_SEND_DEPTH;
 		attr.cap.max_recv_wr = CTRL_DEPTH;
 	} else {
 		/* Only the client's one-sided work runs here. */
@@ -379,7 +386,7 @@ void cm_handle_events(struct memnode *mn)
 			/* fall through */
 		case RDMA_CM_EVENT_CONNECT_ERROR:
 		case RDMA_CM_EVENT_UNREACHABLE:
-		case RDMA_CM_EVENT_REJECTED:
+		case RDMA_CM_EVENT_REJECTED:	/* the client refused our accept */
 		case RDMA_CM_EVENT_TIMEWAIT_EXIT:
 			break;
 		case RDMA_CM_EVENT_DEVICE_REMOVAL:
@@ -394,7 +401,8 @@ void cm_handle_events(struct memnode *mn)
 			rdma_destroy_id(id);
 		} else if (c && (type == RDMA_CM_EVENT_DISCONNECTED ||
 				 type == RDMA_CM_EVENT_CONNECT_ERROR ||
-				 type == RDMA_CM_EVENT_UNREACHABLE)) {
+				 type == RDMA_CM_EVENT_UNREACHABLE ||
+				 type == RDMA_CM_EVENT_REJECTED)) {
 			on_disconnect(mn, c);
 		}
 	}
@@ -543,6 +551,11 @@ void conn_handle_cq(struct conn *c)
 		goto disconnect;
 	while (ibv_poll_cq(cq, 1, &wc) == 1) {
 		if (wc.status != IBV_WC_SUCCESS) {
+			/* A receive fails when the client sent what it may
+			 * not, such as a message over RMAI_MSG_SIZE. */
+			if (!(wc.wr_id & WR_SEND) &&
+			    wc.status != IBV_WC_WR_FLUSH_ERR)
+				c->mn->proto_errors++;
 			if (wc.status != IBV_WC_WR_FLUSH_ERR)
 				logmsg(LOG_WARNING, "control queue: %s",
 				       ibv_wc_status_str(wc.status));
@@ -592,7 +605,8 @@ int cm_listen(struct memnode *mn, const char *addr, const char *port,
 	mn->cm_channel = rdma_create_event_channel();
 	if (!mn->cm_channel)
 		goto err_res;
-	if (rdma_create_id(mn->cm_channel, &mn->listen_id, mn, RDMA_PS_TCP))
+	/* No context: ids of connect requests inherit it, conns set their own. */
+	if (rdma_create_id(mn->cm_channel, &mn->listen_id, NULL, RDMA_PS_TCP))
 		goto err_channel;
 	if (rdma_bind_addr(mn->listen_id, res->ai_src_addr)) {
 		snprintf(err, errlen, "cannot listen on %s:%s: %s%s", addr, port,

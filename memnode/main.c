@@ -105,21 +105,25 @@ static void write_status(struct memnode *mn, FILE *f, bool json)
 	for (s = mn->sessions; s; s = s->next) {
 		char id[2 * RMAI_CLIENT_ID_LEN + 1];
 		long left = s->grace_end.tv_sec - now.tv_sec;
+		unsigned int queues = 0;
+		struct conn *c;
 
+		for (c = s->conns; c; c = c->next)
+			queues++;
 		for (i = 0; i < RMAI_CLIENT_ID_LEN; i++)
 			sprintf(id + 2 * i, "%02x", s->client_id[i]);
 		if (json)
-			fprintf(f, "%s{\"client\": \"%s\", \"slabs\": %u, \"age\": %ld, "
-				"\"state\": \"%s\", \"grace_left\": %ld}", sep, id,
-				s->nr_held, (long)(t - s->created),
+			fprintf(f, "%s{\"client\": \"%s\", \"slabs\": %u, \"queues\": %u, "
+				"\"age\": %ld, \"state\": \"%s\", \"grace_left\": %ld}", sep, id,
+				s->nr_held, queues, (long)(t - s->created),
 				s->state == SESSION_CONNECTED ? "connected" : "grace",
 				s->state == SESSION_GRACE ? left : 0);
 		else if (s->state == SESSION_CONNECTED)
-			fprintf(f, "lease %s: %u slabs, age %lds, connected\n", id,
-				s->nr_held, (long)(t - s->created));
+			fprintf(f, "lease %s: %u slabs, %u queues, age %lds, connected\n", id,
+				s->nr_held, queues, (long)(t - s->created));
 		else
-			fprintf(f, "lease %s: %u slabs, age %lds, in grace (%lds left)\n",
-				id, s->nr_held, (long)(t - s->created), left);
+			fprintf(f, "lease %s: %u slabs, %u queues, age %lds, in grace (%lds left)\n",
+				id, s->nr_held, queues, (long)(t - s->created), left);
 		sep = ", ";
 	}
 	if (json)
@@ -239,11 +243,15 @@ static int setup_loop(struct memnode *mn)
 
 static void run(struct memnode *mn)
 {
-	struct epoll_event evs[16];
+	/*
+	 * One event per wait: a handler may free a conn that another event of
+	 * the same batch points to (a DISCONNECTED beside its CQ's event).
+	 */
+	struct epoll_event evs[1];
 	int i, n;
 
 	while (!mn->stop) {
-		n = epoll_wait(mn->epoll_fd, evs, 16, -1);
+		n = epoll_wait(mn->epoll_fd, evs, 1, -1);
 		if (n < 0 && errno != EINTR) {
 			logmsg(LOG_ERR, "epoll_wait: %s", strerror(errno));
 			return;

@@ -2,10 +2,12 @@
 /*
  * rmai-memnoded over real soft-RoCE: leases, one-sided data, isolation
  * between clients, resume with the lease token, zeroing on expiry, capacity
- * exhaustion and malformed messages. Each test starts its own daemon
- * (4 slabs of 4 MiB, 3 s lease grace) on 192.0.2.1 and a port of its own.
+ * exhaustion, malformed messages, clients that refuse the accept or die. Each test starts its own
+ * daemon (4 slabs of 4 MiB, 3 s lease grace) on 192.0.2.1 and a port of its
+ * own.
  */
 #include <endian.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -211,24 +213,126 @@ static int admin_status(const char *sock, char *buf, size_t len)
 	return 0;
 }
 
-/* Wait until the daemon reports the lease of client id byte @b as closed. */
-static int wait_lease_in_grace(const char *sock, uint8_t b)
+/* A number field of the daemon's JSON status; -1 when absent. */
+static long long json_num(const char *buf, const char *key)
+{
+	char want[64];
+	const char *p;
+
+	snprintf(want, sizeof(want), "\"%s\": ", key);
+	p = strstr(buf, want);
+	return p ? strtoll(p + strlen(want), NULL, 10) : -1;
+}
+
+#define CONNECTED	"\"state\": \"connected\""
+#define IN_GRACE	"\"state\": \"grace\""
+
+/*
+ * Wait up to @secs for the status of the lease of client id byte @b to show
+ * @has ("\"queues\": 1", CONNECTED, IN_GRACE), or for the lease to be gone
+ * when @has is NULL. Returns 1 when it did.
+ */
+static int wait_lease(const char *sock, uint8_t b, const char *has, int secs)
 {
 	char buf[4096], want[128];
 	int i;
 
 	snprintf(want, sizeof(want), "\"client\": \"%02x%02x", b, b);
-	for (i = 0; i < 50; i++) {
-		char *p;
+	for (i = 0; i < secs * 10; i++) {
+		char *p, *q;
 
 		if (admin_status(sock, buf, sizeof(buf)))
 			return 0;
 		p = strstr(buf, want);
-		if (p && strstr(p, "\"state\": \"grace\""))
+		q = p ? strchr(p, '}') : NULL;
+		if (q)
+			*q = '\0';	/* this lease's fields only */
+		if (has ? p && strstr(p, has) : !p)
 			return 1;
 		usleep(100000);
 	}
 	return 0;
+}
+
+/* Wait until the daemon reports the lease of client id byte @b as closed. */
+static int wait_lease_in_grace(const char *sock, uint8_t b)
+{
+	return wait_lease(sock, b, IN_GRACE, 5);
+}
+
+static const char *daemon_path(void)
+{
+	return getenv("RMAI_MEMNODED") ?: "../memnode/rmai-memnoded";
+}
+
+static int have_rdma_device(void)
+{
+	struct ibv_device **devs;
+	int n;
+
+	devs = ibv_get_device_list(&n);
+	if (devs)
+		ibv_free_device_list(devs);
+	return devs && n;
+}
+
+/* A port of this test's own, in 7500..7899, and +400 for a second daemon. */
+static int pick_port(void)
+{
+	return 7500 + getpid() % 400;
+}
+
+/*
+ * Start the daemon in the foreground as our child on @port with admin socket
+ * @sock and the options @opts (NULL-terminated), and wait for its socket.
+ * Returns its pid, or -1.
+ */
+static pid_t start_daemon(int port, const char *sock, const char *const *opts)
+{
+	const char *argv[32] = { daemon_path(), "--listen" };
+	char listen[64];
+	struct stat st;
+	int n = 2, i;
+	pid_t pid;
+
+	snprintf(listen, sizeof(listen), "%s:%d", MN_ADDR, port);
+	argv[n++] = listen;
+	argv[n++] = "--admin-socket";
+	argv[n++] = sock;
+	argv[n++] = "--foreground";
+	while (*opts && n < 31)
+		argv[n++] = *opts++;
+	argv[n] = NULL;
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (!pid) {
+		/* Never outlive the test, even one that fails mid-way. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	for (i = 0; i < 600; i++) {	/* valgrind is slow */
+		if (!stat(sock, &st))
+			return pid;
+		if (waitpid(pid, NULL, WNOHANG) == pid)
+			return -1;
+		usleep(100000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	return -1;
+}
+
+/* SIGTERM to @pid, our child; its exit status, or 128 + signal. */
+static int stop_daemon(pid_t pid, int sig)
+{
+	int status;
+
+	kill(pid, sig);
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 FIXTURE(memnode) {
@@ -240,50 +344,29 @@ FIXTURE(memnode) {
 
 FIXTURE_SETUP(memnode)
 {
-	const char *daemon = getenv("RMAI_MEMNODED") ?: "../memnode/rmai-memnoded";
-	char listen[64];
-	struct ibv_device **devs;
-	struct stat st;
-	int n, i;
+	static const char *const opts[] = {
+		"--size", "16M", "--slab", "4M", "--lease-grace", "3",
+		"--hugepages", "off", NULL
+	};
 
-	devs = ibv_get_device_list(&n);
-	if (devs)
-		ibv_free_device_list(devs);
-	if (!devs || !n)
+	if (!have_rdma_device())
 		SKIP(return, "no RDMA device (run in the test VM with --net)");
-	ASSERT_EQ(0, access(daemon, X_OK)) TH_LOG("%s not built", daemon);
-	self->port = 7500 + getpid() % 400;
-	snprintf(listen, sizeof(listen), "%s:%d", MN_ADDR, self->port);
+	ASSERT_EQ(0, access(daemon_path(), X_OK)) TH_LOG("%s not built", daemon_path());
+	self->port = pick_port();
 	snprintf(self->sock, sizeof(self->sock), "/tmp/memnode-%d.sock", self->port);
 	memset(self->a.client_id, 0xaa, RMAI_CLIENT_ID_LEN);
 	memset(self->b.client_id, 0xbb, RMAI_CLIENT_ID_LEN);
-	self->pid = fork();
-	ASSERT_LE(0, self->pid);
-	if (!self->pid) {
-		/* Never outlive the test, even one that fails mid-way. */
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		execl(daemon, daemon, "--listen", listen, "--size", "16M", "--slab", "4M",
-		      "--lease-grace", "3", "--hugepages", "off", "--foreground",
-		      "--admin-socket", self->sock, NULL);
-		_exit(127);
-	}
-	for (i = 0; i < 600 && stat(self->sock, &st); i++)	/* valgrind is slow */
-		usleep(100000);
-	ASSERT_EQ(0, stat(self->sock, &st)) TH_LOG("memnode did not come up");
+	self->pid = start_daemon(self->port, self->sock, opts);
+	ASSERT_LT(0, self->pid) TH_LOG("memnode did not come up");
 }
 
 FIXTURE_TEARDOWN(memnode)
 {
-	int status;
-
 	client_close(&self->b);
 	client_close(&self->a);
-	if (self->pid > 0) {
-		kill(self->pid, SIGTERM);
-		waitpid(self->pid, &status, 0);
-		/* A clean shutdown is part of the contract. */
-		EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	}
+	/* A clean shutdown is part of the contract. */
+	if (self->pid > 0)
+		EXPECT_EQ(0, stop_daemon(self->pid, SIGTERM));
 }
 
 TEST_F(memnode, write_read_pattern)
@@ -407,21 +490,96 @@ TEST_F(memnode, capacity_exhausted)
 	ASSERT_EQ(RMAI_OK, client_alloc(&self->b, 1, &extra));
 }
 
-/* B's malformed messages close B alone; A's transfer is untouched. */
+/*
+ * In a child process: client @id leases a slab, then writes, reads back and
+ * checks it, round after round, until a byte arrives on @stop; one byte goes
+ * out on @started after the first round. Exits 0 when every round was exact.
+ */
+static void transfer_loop(int port, uint8_t id, int started, int stop)
+{
+	struct pollfd pfd = { .fd = stop, .events = POLLIN };
+	struct client c = { 0 };
+	struct rmai_slab_desc d;
+	unsigned int round;
+
+	memset(c.client_id, id, RMAI_CLIENT_ID_LEN);
+	if (client_open(&c, port, 0, 0) || client_alloc(&c, 1, &d) != RMAI_OK)
+		_exit(2);
+	for (round = 0; ; round++) {
+		fill(c.buf, BUF_SIZE, round);
+		if (client_rdma(&c, 1, &d, 0, BUF_SIZE) != IBV_WC_SUCCESS)
+			_exit(3);
+		memset(c.buf, 0, BUF_SIZE);
+		if (client_rdma(&c, 0, &d, 0, BUF_SIZE) != IBV_WC_SUCCESS)
+			_exit(4);
+		if (!check(c.buf, BUF_SIZE, round))
+			_exit(5);
+		if (!round && write(started, "", 1) != 1)
+			_exit(6);
+		if (poll(&pfd, 1, 0) == 1)
+			break;
+	}
+	client_close(&c);
+	_exit(round ? 0 : 7);
+}
+
+/* Fork transfer_loop() for client @id; returns its pid once it runs. */
+static pid_t start_transfer(int port, uint8_t id, int *stop_fd)
+{
+	int started[2], stop[2];
+	pid_t pid;
+	char c;
+
+	if (pipe(started) || pipe(stop))
+		return -1;
+	pid = fork();
+	if (!pid) {
+		close(started[0]);
+		close(stop[1]);
+		transfer_loop(port, id, started[1], stop[0]);
+	}
+	close(started[1]);
+	close(stop[0]);
+	*stop_fd = stop[1];
+	if (pid < 0 || read(started[0], &c, 1) != 1) {
+		close(started[0]);
+		return -1;
+	}
+	close(started[0]);
+	return pid;
+}
+
+/* Stop a transfer_loop(); its exit status (0: every byte was right). */
+static int stop_transfer(pid_t pid, int stop_fd)
+{
+	int status;
+
+	if (write(stop_fd, "", 1) != 1 || waitpid(pid, &status, 0) != pid)
+		return -1;
+	close(stop_fd);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/*
+ * B's malformed messages close B alone, while A's transfer runs on and
+ * stays byte-exact.
+ */
 TEST_F(memnode, garbage_closes_only_sender)
 {
-	struct rmai_slab_desc d;
 	struct client *b = &self->b;
+	char buf[4096];
+	int stop;
+	pid_t a;
 
-	ASSERT_EQ(0, client_open(&self->a, self->port, 0, 0));
-	ASSERT_EQ(RMAI_OK, client_alloc(&self->a, 1, &d));
-	fill(self->a.buf, BUF_SIZE, 11);
-	ASSERT_EQ(IBV_WC_SUCCESS, client_rdma(&self->a, 1, &d, 0, BUF_SIZE));
+	/* A runs in a child, started before this process touches RDMA. */
+	a = start_transfer(self->port, 0xaa, &stop);
+	ASSERT_LT(0, a);
 
 	/*
-	 * Wrong version, bad magic, a truncated message, each from a new B:
-	 * an error reply, then the memnode closes B's queue (its lease goes
-	 * to grace), while A is untouched.
+	 * Wrong version, bad magic, a truncated and an over-long message, each
+	 * from a new B: an error reply (none for the over-long one, which the
+	 * receive itself refuses), then the memnode closes B's queue and its
+	 * lease goes to grace.
 	 */
 	ASSERT_EQ(0, client_open(b, self->port, 0, 0));
 	client_prepare(b, RMAI_OP_STATS);
@@ -430,28 +588,177 @@ TEST_F(memnode, garbage_closes_only_sender)
 	ASSERT_TRUE(wait_lease_in_grace(self->sock, 0xbb));
 	client_close(b);
 
-	b->client_id[0] = 0xcc;
+	memset(b->client_id, 0xcc, RMAI_CLIENT_ID_LEN);
 	ASSERT_EQ(0, client_open(b, self->port, 0, 0));
 	client_prepare(b, RMAI_OP_ALLOC);
 	b->req.hdr.magic = 0xdeadbeef;
 	ASSERT_EQ(RMAI_E_INVAL, client_send_raw(b, RMAI_MSG_SIZE));
+	ASSERT_TRUE(wait_lease_in_grace(self->sock, 0xcc));
 	client_close(b);
 
-	b->client_id[0] = 0xdd;
+	memset(b->client_id, 0xdd, RMAI_CLIENT_ID_LEN);
 	ASSERT_EQ(0, client_open(b, self->port, 0, 0));
 	client_prepare(b, RMAI_OP_STATS);
 	ASSERT_EQ(RMAI_E_INVAL, client_send_raw(b, 100));
+	ASSERT_TRUE(wait_lease_in_grace(self->sock, 0xdd));
 	client_close(b);
 
-	memset(self->a.buf, 0, BUF_SIZE);
-	ASSERT_EQ(IBV_WC_SUCCESS, client_rdma(&self->a, 0, &d, 0, BUF_SIZE));
-	ASSERT_TRUE(check(self->a.buf, BUF_SIZE, 11));
-	client_prepare(&self->a, RMAI_OP_STATS);
-	ASSERT_EQ(RMAI_OK, client_send_raw(&self->a, RMAI_MSG_SIZE));
-	ASSERT_EQ(3, le64toh(self->a.rep.stats.proto_errors));
+	memset(b->client_id, 0xee, RMAI_CLIENT_ID_LEN);
+	ASSERT_EQ(0, client_open(b, self->port, 0, 0));
+	client_prepare(b, RMAI_OP_STATS);
+	ASSERT_EQ(-1, client_send_raw(b, RMAI_MSG_SIZE + 64));	/* spills into rep */
+	ASSERT_TRUE(wait_lease_in_grace(self->sock, 0xee));
+	client_close(b);
+
+	ASSERT_EQ(0, stop_transfer(a, stop));
+	ASSERT_EQ(0, admin_status(self->sock, buf, sizeof(buf)));
+	ASSERT_EQ(4, json_num(buf, "protocol_errors"));
 }
 
-/* Data queues join with the token, share the keys, and need the token. */
+static int next_event(struct rdma_event_channel *ch, enum rdma_cm_event_type type)
+{
+	struct rdma_cm_event *ev;
+	int ok;
+
+	if (rdma_get_cm_event(ch, &ev))
+		return -1;
+	ok = ev->event == type;
+	rdma_ack_cm_event(ev);
+	return ok ? 0 : -1;
+}
+
+/*
+ * Connect queue @qid as client @id with @token, then refuse the memnode's
+ * accept, as a client does whose queue pair failed or that dislikes the
+ * reply (no queue pair here, so the CONNECT_RESPONSE comes to us). Returns
+ * 0 once rejected.
+ */
+static int connect_and_reject(int port, uint8_t id, uint16_t qid, uint64_t token)
+{
+	struct rdma_addrinfo hints = { .ai_port_space = RDMA_PS_TCP }, *res = NULL;
+	struct rmai_cm_req cr = {
+		.magic = htole32(RMAI_PROTO_MAGIC),
+		.version = htole16(RMAI_PROTO_VERSION),
+		.qid = htole16(qid),
+		.token = htole64(token),
+	};
+	struct rdma_conn_param param = {
+		.private_data = &cr, .private_data_len = sizeof(cr),
+		.initiator_depth = 1, .retry_count = 7, .rnr_retry_count = 3,
+		.qp_num = 0x1234,	/* never used: we reject */
+	};
+	struct rdma_event_channel *ch = rdma_create_event_channel();
+	struct rdma_cm_id *id_ = NULL;
+	char portstr[16];
+	int ret = -1;
+
+	memset(cr.client_id, id, sizeof(cr.client_id));
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	if (!ch || rdma_getaddrinfo(MN_ADDR, portstr, &hints, &res) ||
+	    rdma_create_id(ch, &id_, NULL, RDMA_PS_TCP))
+		goto out;
+	if (rdma_resolve_addr(id_, res->ai_src_addr, res->ai_dst_addr, 2000) ||
+	    next_event(ch, RDMA_CM_EVENT_ADDR_RESOLVED) ||
+	    rdma_resolve_route(id_, 2000) ||
+	    next_event(ch, RDMA_CM_EVENT_ROUTE_RESOLVED) ||
+	    rdma_connect(id_, &param) ||
+	    next_event(ch, RDMA_CM_EVENT_CONNECT_RESPONSE))
+		goto out;
+	ret = rdma_reject(id_, NULL, 0);
+out:
+	if (id_)
+		rdma_destroy_id(id_);
+	if (res)
+		rdma_freeaddrinfo(res);
+	if (ch)
+		rdma_destroy_event_channel(ch);
+	return ret;
+}
+
+/*
+ * A client that refuses the accept leaves no queue behind: not a data queue
+ * in a live session, and not a control queue, whose lease goes to grace.
+ */
+TEST_F(memnode, rejected_accept_leaves_nothing)
+{
+	ASSERT_EQ(0, client_open(&self->a, self->port, 0, 0));
+	ASSERT_EQ(0, connect_and_reject(self->port, 0xaa, 1, le64toh(self->a.cm.token)));
+	ASSERT_EQ(0, connect_and_reject(self->port, 0xaa, 2, le64toh(self->a.cm.token)));
+	ASSERT_TRUE(wait_lease(self->sock, 0xaa, "\"queues\": 1,", 10));
+	ASSERT_EQ(0, connect_and_reject(self->port, 0xee, 0, 0));
+	ASSERT_TRUE(wait_lease(self->sock, 0xee, IN_GRACE, 10));
+	ASSERT_TRUE(wait_lease(self->sock, 0xee, "\"queues\": 0,", 10));
+	ASSERT_TRUE(wait_lease(self->sock, 0xee, NULL, GRACE + 10));
+	client_prepare(&self->a, RMAI_OP_KEEPALIVE);
+	ASSERT_EQ(RMAI_OK, client_send_raw(&self->a, RMAI_MSG_SIZE));
+}
+
+/* A client that dies one way or another, after leasing and writing a slab. */
+static void doomed_client(int port, int how, int ready)
+{
+	struct client c = { 0 };
+	struct rmai_slab_desc d;
+	int i;
+
+	memset(c.client_id, 0x10 + how, RMAI_CLIENT_ID_LEN);
+	if (client_open(&c, port, 0, 0) || client_alloc(&c, 1, &d) != RMAI_OK)
+		_exit(2);
+	fill(c.buf, BUF_SIZE, how);
+	if (client_rdma(&c, 1, &d, 0, BUF_SIZE) != IBV_WC_SUCCESS ||
+	    write(ready, "", 1) != 1)
+		_exit(3);
+	switch (how) {
+	case 0:		/* exits with everything open */
+		_exit(0);
+	case 1:		/* killed with a request on the wire */
+		client_prepare(&c, RMAI_OP_LIST);
+		rdma_post_send(c.id, NULL, &c.req, RMAI_MSG_SIZE, c.msg_mr, 0);
+		raise(SIGKILL);
+		break;
+	default:	/* killed amid RDMA WRITEs */
+		for (i = 0; i < 4; i++)
+			rdma_post_write(c.id, NULL, c.buf, BUF_SIZE, c.buf_mr, 0,
+					le64toh(d.addr), le32toh(d.rkey));
+		raise(SIGKILL);
+		break;
+	}
+	_exit(4);
+}
+
+/*
+ * Clients that exit with their queues open, or are killed mid-request or
+ * amid RDMA WRITEs, lose their queues at once and their slabs after the
+ * grace period; a client beside them goes on undisturbed.
+ */
+TEST_F(memnode, clients_die)
+{
+	int ready[2], stop, how, status;
+	char buf[4096], c;
+	pid_t a, pid;
+
+	a = start_transfer(self->port, 0xaa, &stop);
+	ASSERT_LT(0, a);
+	for (how = 0; how < 3; how++) {
+		ASSERT_EQ(0, pipe(ready));
+		pid = fork();
+		ASSERT_LE(0, pid);
+		if (!pid)
+			doomed_client(self->port, how, ready[1]);
+		close(ready[1]);
+		ASSERT_EQ(1, read(ready[0], &c, 1)) TH_LOG("client %d failed", how);
+		close(ready[0]);
+		ASSERT_EQ(pid, waitpid(pid, &status, 0));
+		ASSERT_TRUE(WIFSIGNALED(status) || WEXITSTATUS(status) == 0);
+	}
+	for (how = 0; how < 3; how++)
+		ASSERT_TRUE(wait_lease(self->sock, 0x10 + how, IN_GRACE, 10));
+	for (how = 0; how < 3; how++)
+		ASSERT_TRUE(wait_lease(self->sock, 0x10 + how, NULL, GRACE + 10));
+	ASSERT_EQ(0, admin_status(self->sock, buf, sizeof(buf)));
+	ASSERT_EQ((NR_SLABS - 1) * SLAB, json_num(buf, "free"));
+	ASSERT_EQ(0, stop_transfer(a, stop));
+}
+
 TEST_F(memnode, data_queue_joins_session)
 {
 	struct rmai_slab_desc d;
