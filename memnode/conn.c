@@ -24,10 +24,13 @@
 /*
  * Send queue of a control queue: one reply per request, twice the request
  * depth because a reply's completion (the client's ACK) may still be on its
- * way when the client, which already has the reply, sends its next request.
+ * way when the client, which already has the reply, sends its next request;
+ * plus one probe.
  */
-#define CTRL_SEND_DEPTH	(2 * CTRL_DEPTH)
+#define CTRL_SEND_DEPTH	(2 * CTRL_DEPTH + 1)
 #define DATA_CQ_SIZE	2	/* data queues complete nothing of ours */
+#define PROBE_INTERVAL	5	/* seconds between probes of a control queue */
+#define PROBE_TIMEOUT	15	/* seconds a probe may wait for its ACK */
 
 static const char *hex_id(const uint8_t *id, char *buf)
 {
@@ -126,6 +129,7 @@ static struct rmai_msg *send_buf(struct conn *c, int i) { return &c->msgs[CTRL_D
 
 /* wr_id of control work requests: slot number, with bit 8 for sends. */
 #define WR_SEND 0x100
+#define WR_PROBE 0x200	/* the liveness probe, see conn_probe() */
 
 static int post_recv(struct conn *c, int slot)
 {
@@ -553,13 +557,17 @@ void conn_handle_cq(struct conn *c)
 		if (wc.status != IBV_WC_SUCCESS) {
 			/* A receive fails when the client sent what it may
 			 * not, such as a message over RMAI_MSG_SIZE. */
-			if (!(wc.wr_id & WR_SEND) &&
+			if (!(wc.wr_id & (WR_SEND | WR_PROBE)) &&
 			    wc.status != IBV_WC_WR_FLUSH_ERR)
 				c->mn->proto_errors++;
 			if (wc.status != IBV_WC_WR_FLUSH_ERR)
 				logmsg(LOG_WARNING, "control queue: %s",
 				       ibv_wc_status_str(wc.status));
 			goto disconnect;
+		}
+		if (wc.wr_id == WR_PROBE) {
+			c->probing = false;
+			continue;
 		}
 		if (wc.wr_id & WR_SEND) {
 			if (c->closing)
@@ -571,6 +579,58 @@ void conn_handle_cq(struct conn *c)
 	return;
 disconnect:
 	conn_close(c);
+}
+
+/*
+ * conn_probe() - is the client of control queue @c still there? The memnode
+ * sends nothing unasked, so a client that vanished without a disconnect (its
+ * node crashed or was cut off) would hold its lease forever. A zero-length
+ * RDMA WRITE needs no remote key (IBTA C9-88) and the client sees nothing of
+ * it, but when nobody acknowledges it the queue pair's retries run out and
+ * the completion fails; or, where retries never run out (rxe takes a retry
+ * count of 7 as infinite), it is still pending PROBE_TIMEOUT seconds later.
+ * Either way the queue is closed and the lease goes to grace.
+ */
+static void conn_probe(struct conn *c)
+{
+	struct ibv_send_wr wr = {
+		.wr_id = WR_PROBE, .opcode = IBV_WR_RDMA_WRITE,
+		.send_flags = IBV_SEND_SIGNALED,
+	};
+	struct ibv_send_wr *bad;
+	char hex[2 * RMAI_CLIENT_ID_LEN + 1];
+
+	if (!c->established || c->closing)
+		return;
+	if (c->probing) {
+		if (c->mn->ticks - c->probe_tick < PROBE_TIMEOUT)
+			return;
+		logmsg(LOG_WARNING, "client %s does not answer; closing its control queue",
+		       hex_id(c->session->client_id, hex));
+		conn_close(c);
+		return;
+	}
+	if (ibv_post_send(c->id->qp, &wr, &bad)) {
+		conn_close(c);
+		return;
+	}
+	c->probing = true;
+	c->probe_tick = c->mn->ticks;
+}
+
+/**
+ * sessions_tick() - once a second: reclaim expired leases, probe clients.
+ */
+void sessions_tick(struct memnode *mn)
+{
+	struct session *s;
+
+	sessions_expire(mn, false);
+	if (++mn->ticks % PROBE_INTERVAL)
+		return;
+	for (s = mn->sessions; s; s = s->next)
+		if (s->ctrl)
+			conn_probe(s->ctrl);
 }
 
 /* --- listening ------------------------------------------------------------- */

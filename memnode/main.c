@@ -274,7 +274,7 @@ static void run(struct memnode *mn)
 				uint64_t ticks;
 
 				if (read(mn->timer_fd, &ticks, sizeof(ticks)) > 0)
-					sessions_expire(mn, false);
+					sessions_tick(mn);
 			} else if (p == &mn->admin_fd) {
 				admin_serve(mn);
 			} else if (p == mn->cm_channel) {

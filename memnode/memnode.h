@@ -58,6 +58,8 @@ struct conn {
 	uint16_t qid;			/* 0: control */
 	bool established;		/* ESTABLISHED seen */
 	bool closing;			/* disconnect once the reply is sent */
+	bool probing;			/* control: a liveness probe in flight */
+	unsigned int probe_tick;	/* memnode.ticks when it was posted */
 	struct ibv_comp_channel *channel; /* control only: CQ events */
 	struct ibv_cq *cq;		/* send and receive completions */
 	struct rmai_msg *msgs;		/* control: depth recv + depth send */
@@ -76,6 +78,7 @@ struct memnode {
 	const char *admin_path;		/* its path */
 	unsigned int lease_grace;	/* seconds a lease outlives its client */
 	uint64_t proto_errors;		/* bad messages and requests seen */
+	unsigned int ticks;		/* of timer_fd, for the probes */
 	bool stop;			/* SIGTERM/SIGINT received */
 };
 
@@ -92,6 +95,7 @@ int cm_listen(struct memnode *mn, const char *addr, const char *port,
 void cm_handle_events(struct memnode *mn);
 void conn_handle_cq(struct conn *conn);
 void sessions_expire(struct memnode *mn, bool all);
+void sessions_tick(struct memnode *mn);
 void cm_shutdown(struct memnode *mn);
 
 /* main.c */

@@ -2,7 +2,8 @@
 /*
  * rmai-memnoded over real soft-RoCE: leases, one-sided data, isolation
  * between clients, resume with the lease token, zeroing on expiry, capacity
- * exhaustion, malformed messages, clients that refuse the accept or die. Each test starts its own
+ * exhaustion, malformed messages, clients that refuse the accept, die or
+ * vanish. Each test starts its own
  * daemon (4 slabs of 4 MiB, 3 s lease grace) on 192.0.2.1 and a port of its
  * own.
  */
@@ -32,6 +33,7 @@
 #define NR_SLABS	4
 #define GRACE		3		/* seconds */
 #define BUF_SIZE	(1u << 20)
+#define PROBE_WAIT	60		/* s: the memnode's probe, 5 s, plus retries */
 
 /* A test client: one queue, its control buffers and a data buffer. */
 struct client {
@@ -691,6 +693,28 @@ TEST_F(memnode, rejected_accept_leaves_nothing)
 	ASSERT_TRUE(wait_lease(self->sock, 0xee, NULL, GRACE + 10));
 	client_prepare(&self->a, RMAI_OP_KEEPALIVE);
 	ASSERT_EQ(RMAI_OK, client_send_raw(&self->a, RMAI_MSG_SIZE));
+}
+
+/*
+ * A client whose node vanishes sends no disconnect: its queue pair is just
+ * gone (here destroyed behind rdma_cm's back, so no DREQ goes out). The
+ * memnode's probe notices, the lease goes to grace and then back to the
+ * pool, while a healthy client, probed as often, stays.
+ */
+TEST_F_TIMEOUT(memnode, vanished_client_is_detected, 150)
+{
+	struct rmai_slab_desc d[NR_SLABS];
+
+	ASSERT_EQ(0, client_open(&self->a, self->port, 0, 0));
+	ASSERT_EQ(RMAI_OK, client_alloc(&self->a, NR_SLABS, d));
+	ASSERT_EQ(0, client_open(&self->b, self->port, 0, 0));
+	rdma_destroy_qp(self->a.id);
+	ASSERT_TRUE(wait_lease(self->sock, 0xaa, IN_GRACE, PROBE_WAIT));
+	ASSERT_TRUE(wait_lease(self->sock, 0xaa, NULL, GRACE + 10));
+	ASSERT_TRUE(wait_lease(self->sock, 0xbb, CONNECTED, 1));
+	ASSERT_EQ(RMAI_OK, client_alloc(&self->b, NR_SLABS, d));
+	fill(self->b.buf, BUF_SIZE, 17);
+	ASSERT_EQ(IBV_WC_SUCCESS, client_rdma(&self->b, 1, &d[0], 0, BUF_SIZE));
 }
 
 /* A client that dies one way or another, after leasing and writing a slab. */
