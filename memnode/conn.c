@@ -491,6 +491,15 @@ static void do_list(struct memnode *mn, struct session *s, uint32_t start,
 	r->slabs.total = htole32(s->nr_held);
 }
 
+static void log_lease(struct memnode *mn, struct session *s, const char *what,
+		      uint32_t count)
+{
+	char hex[2 * RMAI_CLIENT_ID_LEN + 1];
+
+	logmsg(LOG_INFO, "client %s %s %u slabs, holds %u, %u free",
+	       hex_id(s->client_id, hex), what, count, s->nr_held, mn->pool.nr_free);
+}
+
 static void handle_msg(struct conn *c, int slot, uint32_t len)
 {
 	struct memnode *mn = c->mn;
@@ -521,9 +530,13 @@ static void handle_msg(struct conn *c, int slot, uint32_t len)
 			break;
 		case RMAI_OP_ALLOC:
 			st = do_alloc(mn, c->session, le32toh(m->alloc.count), r);
+			if (st == RMAI_OK)
+				log_lease(mn, c->session, "leased", le32toh(m->alloc.count));
 			break;
 		case RMAI_OP_RELEASE:
 			st = do_release(mn, c->session, m);
+			if (st == RMAI_OK)
+				log_lease(mn, c->session, "released", le32toh(m->release.count));
 			break;
 		case RMAI_OP_LIST:
 			do_list(mn, c->session, le32toh(m->list.start), r);

@@ -42,6 +42,23 @@ void logmsg(int prio, const char *fmt, ...)
 	va_end(ap);
 }
 
+static void log_open(void)
+{
+	openlog("rmai-memnoded", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+}
+
+/* SIGHUP: reconnect to syslog (restarted, rotated); stderr is the caller's. */
+static void log_reopen(void)
+{
+	if (log_to_stderr) {
+		logmsg(LOG_INFO, "SIGHUP: logging to stderr, nothing to reopen");
+		return;
+	}
+	closelog();
+	log_open();
+	logmsg(LOG_INFO, "SIGHUP: logs reopened");
+}
+
 int loop_add(struct memnode *mn, int fd, void *ptr)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = ptr };
@@ -133,6 +150,7 @@ static void write_status(struct memnode *mn, FILE *f, bool json)
 /* One request per connection: a line "status" or "status json". */
 static void admin_serve(struct memnode *mn)
 {
+	struct timeval tv = { .tv_sec = 1 };
 	char req[64] = "";
 	ssize_t n;
 	FILE *f;
@@ -141,6 +159,12 @@ static void admin_serve(struct memnode *mn)
 	fd = accept4(mn->admin_fd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
+	/* This runs in the event loop: a silent or stuck peer must not hold it. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv))) {
+		close(fd);
+		return;
+	}
 	n = read(fd, req, sizeof(req) - 1);
 	f = fdopen(fd, "w");
 	if (!f) {
@@ -265,7 +289,7 @@ static void run(struct memnode *mn)
 				if (read(mn->signal_fd, &si, sizeof(si)) != sizeof(si))
 					continue;
 				if (si.ssi_signo == SIGHUP) {
-					logmsg(LOG_INFO, "SIGHUP: logs reopened");
+					log_reopen();
 					continue;
 				}
 				logmsg(LOG_INFO, "signal %u: shutting down", si.ssi_signo);
@@ -434,7 +458,7 @@ int main(int argc, char **argv)
 			goto out_loop;
 		}
 		log_to_stderr = false;
-		openlog("rmai-memnoded", LOG_PID, LOG_DAEMON);
+		log_open();
 	}
 	logmsg(LOG_INFO, "listening on %s:%s, %llu MiB in %u slabs of %llu MiB (%s, locked)",
 	       addr, port, (unsigned long long)size >> 20, mn.pool.nr_slabs,

@@ -3,7 +3,7 @@
  * rmai-memnoded over real soft-RoCE: leases, one-sided data, isolation
  * between clients, resume with the lease token, zeroing on expiry, capacity
  * exhaustion, malformed messages, clients that refuse the accept, die or
- * vanish. Each test starts its own
+ * vanish, signals and the admin socket. Each test starts its own
  * daemon (4 slabs of 4 MiB, 3 s lease grace) on 192.0.2.1 and a port of its
  * own.
  */
@@ -332,6 +332,48 @@ static int stop_daemon(pid_t pid, int sig)
 	int status;
 
 	kill(pid, sig);
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/*
+ * Run the daemon with @opts (NULL-terminated) to its end, its stdout and
+ * stderr into @out; @pre runs in the child before exec. Returns its exit
+ * status, or 128 + signal.
+ */
+static int run_daemon(char *out, size_t len, void (*pre)(void),
+		      const char *const *opts)
+{
+	const char *argv[32] = { daemon_path() };
+	ssize_t r, got = 0;
+	int p[2], n = 1, status;
+	pid_t pid;
+
+	while (*opts && n < 31)
+		argv[n++] = *opts++;
+	argv[n] = NULL;
+	if (pipe(p))
+		return -1;
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (!pid) {
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		dup2(p[1], STDOUT_FILENO);
+		dup2(p[1], STDERR_FILENO);
+		close(p[0]);
+		close(p[1]);
+		if (pre)
+			pre();
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(p[1]);
+	while ((r = read(p[0], out + got, len - 1 - got)) > 0)
+		got += r;
+	out[got] = '\0';
+	close(p[0]);
 	if (waitpid(pid, &status, 0) != pid)
 		return -1;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -783,6 +825,73 @@ TEST_F(memnode, clients_die)
 	ASSERT_EQ(0, stop_transfer(a, stop));
 }
 
+/* SIGHUP reopens the logs and nothing else; SIGINT drains and exits 0. */
+TEST_F(memnode, signals)
+{
+	struct rmai_slab_desc d[2];
+	char buf[4096];
+
+	ASSERT_EQ(0, client_open(&self->a, self->port, 0, 0));
+	ASSERT_EQ(RMAI_OK, client_alloc(&self->a, 2, d));
+	ASSERT_EQ(0, kill(self->pid, SIGHUP));
+	client_prepare(&self->a, RMAI_OP_KEEPALIVE);
+	ASSERT_EQ(RMAI_OK, client_send_raw(&self->a, RMAI_MSG_SIZE));
+	ASSERT_EQ(0, admin_status(self->sock, buf, sizeof(buf)));
+	ASSERT_EQ(2 * SLAB, json_num(buf, "free"));
+	ASSERT_EQ(0, waitpid(self->pid, NULL, WNOHANG));
+	/* With a live client and a lease: every queue and slab goes, exit 0. */
+	ASSERT_EQ(0, stop_daemon(self->pid, SIGINT));
+	self->pid = 0;
+	ASSERT_NE(0, access(self->sock, F_OK));	/* removed on the way out */
+}
+
+/* A status client that connects and says nothing does not stall the daemon. */
+TEST_F(memnode, admin_socket_silent_peer)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct rmai_slab_desc d;
+	int fd;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", self->sock);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, connect(fd, (struct sockaddr *)&sun, sizeof(sun)));
+	ASSERT_EQ(0, client_open(&self->a, self->port, 0, 0));
+	ASSERT_EQ(RMAI_OK, client_alloc(&self->a, 1, &d));
+	close(fd);
+}
+
+/* `status` and `status --json`: capacity, free, each lease, errors. */
+TEST_F(memnode, status_reports_leases)
+{
+	const char *const text[] = { "status", "--admin-socket", self->sock, NULL };
+	const char *const json[] = { "status", "--json", "--admin-socket", self->sock, NULL };
+	struct rmai_slab_desc d[2];
+	char buf[4096];
+
+	ASSERT_EQ(0, client_open(&self->a, self->port, 0, 0));
+	ASSERT_EQ(RMAI_OK, client_alloc(&self->a, 2, d));
+	ASSERT_EQ(0, client_open(&self->b, self->port, 0, 0));
+	ASSERT_EQ(0, run_daemon(buf, sizeof(buf), NULL, json));
+	TH_LOG("%s", buf);
+	ASSERT_EQ(NR_SLABS * SLAB, json_num(buf, "capacity"));
+	ASSERT_EQ((NR_SLABS - 2) * SLAB, json_num(buf, "free"));
+	ASSERT_EQ(SLAB, json_num(buf, "slab_size"));
+	ASSERT_EQ(0, json_num(buf, "protocol_errors"));
+	ASSERT_TRUE(strstr(buf, "\"client\": \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\", \"slabs\": 2, \"queues\": 1, ") != NULL);
+	ASSERT_TRUE(wait_lease(self->sock, 0xaa, CONNECTED, 1));
+	ASSERT_TRUE(wait_lease(self->sock, 0xbb, CONNECTED, 1));
+	ASSERT_EQ(0, run_daemon(buf, sizeof(buf), NULL, text));
+	TH_LOG("%s", buf);
+	ASSERT_TRUE(strstr(buf, "capacity 16 MiB, free 8 MiB, slab 4 MiB") != NULL);
+	ASSERT_TRUE(strstr(buf, "lease aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa: 2 slabs, 1 queues, age") != NULL);
+	client_close(&self->a);
+	ASSERT_TRUE(wait_lease(self->sock, 0xaa, IN_GRACE, 5));
+	ASSERT_EQ(0, run_daemon(buf, sizeof(buf), NULL, text));
+	ASSERT_TRUE(strstr(buf, "2 slabs, 0 queues, age") != NULL && strstr(buf, "in grace") != NULL);
+}
+
+/* Data queues join with the token, share the keys, and need the token. */
 TEST_F(memnode, data_queue_joins_session)
 {
 	struct rmai_slab_desc d;
