@@ -83,6 +83,7 @@ struct memnode {
 };
 
 /* pool.c */
+int pool_check(uint64_t size, uint64_t slab_size, char *err, size_t errlen);
 int pool_init(struct pool *pool, uint64_t size, uint64_t slab_size,
 	      enum hugepages_mode mode, char *err, size_t errlen);
 void pool_destroy(struct pool *pool);

@@ -2,19 +2,24 @@
 /*
  * rmai-memnoded over real soft-RoCE: leases, one-sided data, isolation
  * between clients, resume with the lease token, zeroing on expiry, capacity
- * exhaustion, malformed messages, clients that refuse the accept, die or
- * vanish, signals and the admin socket. Each test starts its own
+ * exhaustion, malformed messages, clients that die or vanish, signals, the
+ * admin socket, and the command line's errors. Each test starts its own
  * daemon (4 slabs of 4 MiB, 3 s lease grace) on 192.0.2.1 and a port of its
  * own.
  */
 #include <endian.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -970,6 +975,266 @@ TEST_F_TIMEOUT(memnode, cpu_idle_on_data_path, 180)
 	       after - before, sysconf(_SC_CLK_TCK));
 	/* Its 1 s timer tick may cost a tick or so; data would cost far more. */
 	ASSERT_GE(5, after - before);
+}
+
+/* --- the command line, daemon mode, hugetlb and THP ------------------------ */
+
+FIXTURE(cli) {
+	int port;			/* for the daemons of this test */
+	char sock[64];			/* their admin socket */
+	pid_t pid;			/* a daemon still to stop, or 0 */
+};
+
+FIXTURE_SETUP(cli)
+{
+	if (!have_rdma_device())
+		SKIP(return, "no RDMA device (run in the test VM with --net)");
+	ASSERT_EQ(0, access(daemon_path(), X_OK)) TH_LOG("%s not built", daemon_path());
+	self->port = pick_port() + 400;
+	snprintf(self->sock, sizeof(self->sock), "/tmp/memnode-%d.sock", self->port);
+}
+
+FIXTURE_TEARDOWN(cli)
+{
+	if (self->pid > 0)
+		stop_daemon(self->pid, SIGKILL);
+}
+
+/* A private mount namespace where /dev/infiniband is empty: no device. */
+static void hide_rdma_devices(void)
+{
+	if (unshare(CLONE_NEWNS) ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+	    mount("none", "/dev/infiniband", "tmpfs", 0, NULL))
+		_exit(126);
+}
+
+/* 1 MiB of RLIMIT_MEMLOCK, and no CAP_IPC_LOCK to ignore it. */
+static void limit_memlock(void)
+{
+	struct rlimit r = { 1 << 20, 1 << 20 };
+
+	if (setrlimit(RLIMIT_MEMLOCK, &r) ||
+	    prctl(PR_CAPBSET_DROP, CAP_IPC_LOCK, 0, 0, 0))
+		_exit(126);
+}
+
+/* A "Field:   N kB" line of a /proc/PID file; -1 when absent. */
+static long proc_kb(pid_t pid, const char *file, const char *field)
+{
+	char path[64], line[256];
+	size_t n = strlen(field);
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, file);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, field, n) && line[n] == ':') {
+			kb = strtol(line + n + 1, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return kb;
+}
+
+/* Run the daemon with the given options; expect @code and @says in its output. */
+#define EXPECT_RUN(code, says, pre, ...) do {					\
+	const char *const opts_[] = { __VA_ARGS__, NULL };			\
+	char out_[4096];							\
+										\
+	EXPECT_EQ(code, run_daemon(out_, sizeof(out_), pre, opts_))		\
+		TH_LOG("%s", out_);						\
+	EXPECT_TRUE(strstr(out_, says) != NULL) TH_LOG("said: %s", out_);	\
+} while (0)
+
+/* Every refusal: one clear line, status 2 for usage and 1 for the rest. */
+TEST_F_TIMEOUT(cli, errors, 120)
+{
+	static const char *const opts[] = {
+		"--size", "16M", "--slab", "4M", "--hugepages", "off", NULL
+	};
+	char listen[64], elsewhere[64], size[32];
+	long total_kb = proc_kb(getpid(), "../meminfo", "MemTotal");
+	const char *sock = self->sock;
+
+	snprintf(listen, sizeof(listen), "%s:%d", MN_ADDR, self->port);
+	snprintf(elsewhere, sizeof(elsewhere), "198.51.100.7:%d", self->port);
+	/* All of this node's memory, in whole slabs: more than is available. */
+	ASSERT_LT(0, total_kb);
+	snprintf(size, sizeof(size), "%ldM", (total_kb / 1024 + 3) / 4 * 4);
+
+	EXPECT_RUN(2, "bad --size", NULL, "--listen", listen, "--size", "12Q");
+	EXPECT_RUN(2, "multiple of the slab size", NULL, "--listen", listen,
+		   "--size", "10M", "--slab", "4M");
+	EXPECT_RUN(2, "power of two", NULL, "--listen", listen, "--size", "12M",
+		   "--slab", "3M");
+	EXPECT_RUN(2, "bad --listen", NULL, "--listen", "192.0.2.300", "--size", "16M");
+	EXPECT_RUN(2, "bad --listen", NULL, "--listen", "192.0.2.1:http", "--size", "16M");
+	EXPECT_RUN(2, "bad --lease-grace", NULL, "--listen", listen, "--size", "16M",
+		   "--lease-grace", "-1");
+	EXPECT_RUN(1, "no RDMA device has that address", NULL, "--listen", elsewhere,
+		   "--size", "16M", "--slab", "4M", "--foreground", "--admin-socket", sock);
+	EXPECT_RUN(1, "no RDMA device found", hide_rdma_devices, "--listen", listen,
+		   "--size", "16M", "--slab", "4M", "--foreground", "--admin-socket", sock);
+	EXPECT_RUN(1, "cannot lock", limit_memlock, "--listen", listen, "--size", "16M",
+		   "--slab", "4M", "--hugepages", "off", "--foreground",
+		   "--admin-socket", sock);
+	EXPECT_RUN(1, "of memory available", NULL, "--listen", listen, "--size", size,
+		   "--slab", "4M", "--foreground", "--admin-socket", sock);
+	/* Not detached yet when it fails: the same message, the same status. */
+	EXPECT_RUN(1, "no RDMA device has that address", NULL, "--listen", elsewhere,
+		   "--size", "16M", "--slab", "4M", "--admin-socket", sock);
+
+	self->pid = start_daemon(self->port, sock, opts);
+	ASSERT_LT(0, self->pid);
+	EXPECT_RUN(1, "port in use", NULL, "--listen", listen, "--size", "16M",
+		   "--slab", "4M", "--foreground", "--admin-socket", "/tmp/memnode-other.sock");
+	ASSERT_EQ(0, stop_daemon(self->pid, SIGTERM));
+	self->pid = 0;
+}
+
+/* The pid of the daemon serving admin socket @sock. */
+static pid_t admin_peer(const char *sock)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct ucred cred = { 0 };
+	socklen_t len = sizeof(cred);
+	int fd;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sock);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) ||
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len))
+		cred.pid = -1;
+	close(fd);
+	return cred.pid;
+}
+
+/*
+ * Without --foreground the daemon detaches only once it is up, and its pool
+ * is still locked (memory locks do not survive a fork).
+ */
+TEST_F(cli, daemon_mode_stays_locked)
+{
+	char listen[64], out[4096];
+	const char *const opts[] = {
+		"--listen", listen, "--size", "16M", "--slab", "4M",
+		"--hugepages", "off", "--admin-socket", self->sock, NULL
+	};
+
+	snprintf(listen, sizeof(listen), "%s:%d", MN_ADDR, self->port);
+	/* The daemon, orphaned by the command, becomes our child. */
+	ASSERT_EQ(0, prctl(PR_SET_CHILD_SUBREAPER, 1));
+	ASSERT_EQ(0, run_daemon(out, sizeof(out), NULL, opts)) TH_LOG("%s", out);
+	self->pid = admin_peer(self->sock);
+	ASSERT_LT(0, self->pid);
+	ASSERT_LE(16 << 10, proc_kb(self->pid, "status", "VmLck"));
+	ASSERT_EQ(0, stop_daemon(self->pid, SIGTERM));
+	self->pid = 0;
+}
+
+static int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY), ok;
+
+	if (fd < 0)
+		return -1;
+	ok = write(fd, text, strlen(text)) == (ssize_t)strlen(text);
+	close(fd);
+	return ok ? 0 : -1;
+}
+
+static long read_long(const char *path)
+{
+	long v = -1;
+	FILE *f = fopen(path, "r");
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+#define NR_HUGEPAGES	"/proc/sys/vm/nr_hugepages"
+#define THP_ENABLED	"/sys/kernel/mm/transparent_hugepage/enabled"
+
+/*
+ * --hugepages on takes hugetlb pages or fails; auto falls back to THP, asked
+ * for before the pages are touched, so that it works with THP in "madvise"
+ * mode too. Either way clients move data as usual.
+ */
+TEST_F_TIMEOUT(cli, hugepages_and_thp, 120)
+{
+	static const char *const on[] = {
+		"--size", "16M", "--slab", "4M", "--hugepages", "on", NULL
+	};
+	static const char *const automatic[] = {
+		"--size", "16M", "--slab", "4M", "--hugepages", "auto", NULL
+	};
+	char listen[64], buf[4096], thp[128] = "";
+	struct client c = { .client_id = { 0x42 } };
+	struct rmai_slab_desc d;
+	FILE *f;
+
+	if (access(NR_HUGEPAGES, W_OK))
+		SKIP(return, "cannot set %s", NR_HUGEPAGES);
+	snprintf(listen, sizeof(listen), "%s:%d", MN_ADDR, self->port);
+
+	ASSERT_EQ(0, write_file(NR_HUGEPAGES, "0"));
+	EXPECT_RUN(1, "hugetlb pages", NULL, "--listen", listen, "--size", "16M",
+		   "--slab", "4M", "--hugepages", "on", "--foreground",
+		   "--admin-socket", self->sock);
+
+	ASSERT_EQ(0, write_file(NR_HUGEPAGES, "8"));
+	if (read_long(NR_HUGEPAGES) == 8) {
+		self->pid = start_daemon(self->port, self->sock, on);
+		ASSERT_LT(0, self->pid);
+		ASSERT_EQ(0, admin_status(self->sock, buf, sizeof(buf)));
+		ASSERT_TRUE(strstr(buf, "\"backing\": \"hugetlb\"") != NULL) TH_LOG("%s", buf);
+		ASSERT_EQ(0, client_open(&c, self->port, 0, 0));
+		ASSERT_EQ(RMAI_OK, client_alloc(&c, 1, &d));
+		fill(c.buf, BUF_SIZE, 42);
+		ASSERT_EQ(IBV_WC_SUCCESS, client_rdma(&c, 1, &d, SLAB - BUF_SIZE, BUF_SIZE));
+		memset(c.buf, 0, BUF_SIZE);
+		ASSERT_EQ(IBV_WC_SUCCESS, client_rdma(&c, 0, &d, SLAB - BUF_SIZE, BUF_SIZE));
+		ASSERT_TRUE(check(c.buf, BUF_SIZE, 42));
+		client_close(&c);
+		ASSERT_EQ(0, stop_daemon(self->pid, SIGTERM));
+		self->pid = 0;
+	} else {
+		TH_LOG("no 8 hugetlb pages to be had: hugetlb backing not tried");
+	}
+	ASSERT_EQ(0, write_file(NR_HUGEPAGES, "0"));
+
+	f = fopen(THP_ENABLED, "r");
+	if (!f)
+		SKIP(return, "no THP");
+	if (!fgets(thp, sizeof(thp), f))
+		thp[0] = '\0';
+	fclose(f);
+	ASSERT_EQ(0, write_file(THP_ENABLED, "madvise"));
+	self->pid = start_daemon(self->port, self->sock, automatic);
+	EXPECT_LT(0, self->pid);
+	if (self->pid > 0) {
+		EXPECT_EQ(0, admin_status(self->sock, buf, sizeof(buf)));
+		EXPECT_TRUE(strstr(buf, "\"backing\": \"thp\"") != NULL) TH_LOG("%s", buf);
+		EXPECT_LE(2048, proc_kb(self->pid, "smaps_rollup", "AnonHugePages"));
+		EXPECT_LE(16 << 10, proc_kb(self->pid, "status", "VmLck"));
+		EXPECT_EQ(0, stop_daemon(self->pid, SIGTERM));
+		self->pid = 0;
+	}
+	/* Back to what it was: the mode in brackets. */
+	if (strchr(thp, '[')) {
+		*strchr(thp, ']') = '\0';
+		write_file(THP_ENABLED, strchr(thp, '[') + 1);
+	}
 }
 
 TEST_HARNESS_MAIN
