@@ -20,8 +20,17 @@
 #include "memnode.h"
 #include "proto.h"
 
-#define CTRL_DEPTH	RMAI_CTRL_QUEUE_DEPTH	/* receives posted, sends max */
+#define CTRL_DEPTH	RMAI_CTRL_QUEUE_DEPTH	/* receives posted */
+/*
+ * Send queue of a control queue: one reply per request, twice the request
+ * depth because a reply's completion (the client's ACK) may still be on its
+ * way when the client, which already has the reply, sends its next request;
+ * plus one probe.
+ */
+#define CTRL_SEND_DEPTH	(2 * CTRL_DEPTH + 1)
 #define DATA_CQ_SIZE	2	/* data queues complete nothing of ours */
+#define PROBE_INTERVAL	5	/* seconds between probes of a control queue */
+#define PROBE_TIMEOUT	15	/* seconds a probe may wait for its ACK */
 
 static const char *hex_id(const uint8_t *id, char *buf)
 {
@@ -120,6 +129,7 @@ static struct rmai_msg *send_buf(struct conn *c, int i) { return &c->msgs[CTRL_D
 
 /* wr_id of control work requests: slot number, with bit 8 for sends. */
 #define WR_SEND 0x100
+#define WR_PROBE 0x200	/* the liveness probe, see conn_probe() */
 
 static int post_recv(struct conn *c, int slot)
 {
@@ -183,7 +193,8 @@ static int conn_setup(struct conn *c, struct session *s)
 		c->channel = ibv_create_comp_channel(c->id->verbs);
 		if (!c->channel || loop_add(c->mn, c->channel->fd, c))
 			return -1;
-		c->cq = ibv_create_cq(c->id->verbs, 2 * CTRL_DEPTH, c, c->channel, 0);
+		c->cq = ibv_create_cq(c->id->verbs, CTRL_DEPTH + CTRL_SEND_DEPTH, c,
+				      c->channel, 0);
 		if (!c->cq || ibv_req_notify_cq(c->cq, 0))
 			return -1;
 		c->msgs = calloc(2 * CTRL_DEPTH, sizeof(*c->msgs));
@@ -193,7 +204,7 @@ static int conn_setup(struct conn *c, struct session *s)
 					IBV_ACCESS_LOCAL_WRITE);
 		if (!c->msgs_mr)
 			return -1;
-		attr.cap.max_send_wr = CTRL_DEPTH;
+		attr.cap.max_send_wr = CTRL_SEND_DEPTH;
 		attr.cap.max_recv_wr = CTRL_DEPTH;
 	} else {
 		/* Only the client's one-sided work runs here. */
@@ -379,7 +390,7 @@ void cm_handle_events(struct memnode *mn)
 			/* fall through */
 		case RDMA_CM_EVENT_CONNECT_ERROR:
 		case RDMA_CM_EVENT_UNREACHABLE:
-		case RDMA_CM_EVENT_REJECTED:
+		case RDMA_CM_EVENT_REJECTED:	/* the client refused our accept */
 		case RDMA_CM_EVENT_TIMEWAIT_EXIT:
 			break;
 		case RDMA_CM_EVENT_DEVICE_REMOVAL:
@@ -394,7 +405,8 @@ void cm_handle_events(struct memnode *mn)
 			rdma_destroy_id(id);
 		} else if (c && (type == RDMA_CM_EVENT_DISCONNECTED ||
 				 type == RDMA_CM_EVENT_CONNECT_ERROR ||
-				 type == RDMA_CM_EVENT_UNREACHABLE)) {
+				 type == RDMA_CM_EVENT_UNREACHABLE ||
+				 type == RDMA_CM_EVENT_REJECTED)) {
 			on_disconnect(mn, c);
 		}
 	}
@@ -479,6 +491,15 @@ static void do_list(struct memnode *mn, struct session *s, uint32_t start,
 	r->slabs.total = htole32(s->nr_held);
 }
 
+static void log_lease(struct memnode *mn, struct session *s, const char *what,
+		      uint32_t count)
+{
+	char hex[2 * RMAI_CLIENT_ID_LEN + 1];
+
+	logmsg(LOG_INFO, "client %s %s %u slabs, holds %u, %u free",
+	       hex_id(s->client_id, hex), what, count, s->nr_held, mn->pool.nr_free);
+}
+
 static void handle_msg(struct conn *c, int slot, uint32_t len)
 {
 	struct memnode *mn = c->mn;
@@ -509,9 +530,13 @@ static void handle_msg(struct conn *c, int slot, uint32_t len)
 			break;
 		case RMAI_OP_ALLOC:
 			st = do_alloc(mn, c->session, le32toh(m->alloc.count), r);
+			if (st == RMAI_OK)
+				log_lease(mn, c->session, "leased", le32toh(m->alloc.count));
 			break;
 		case RMAI_OP_RELEASE:
 			st = do_release(mn, c->session, m);
+			if (st == RMAI_OK)
+				log_lease(mn, c->session, "released", le32toh(m->release.count));
 			break;
 		case RMAI_OP_LIST:
 			do_list(mn, c->session, le32toh(m->list.start), r);
@@ -543,10 +568,19 @@ void conn_handle_cq(struct conn *c)
 		goto disconnect;
 	while (ibv_poll_cq(cq, 1, &wc) == 1) {
 		if (wc.status != IBV_WC_SUCCESS) {
+			/* A receive fails when the client sent what it may
+			 * not, such as a message over RMAI_MSG_SIZE. */
+			if (!(wc.wr_id & (WR_SEND | WR_PROBE)) &&
+			    wc.status != IBV_WC_WR_FLUSH_ERR)
+				c->mn->proto_errors++;
 			if (wc.status != IBV_WC_WR_FLUSH_ERR)
 				logmsg(LOG_WARNING, "control queue: %s",
 				       ibv_wc_status_str(wc.status));
 			goto disconnect;
+		}
+		if (wc.wr_id == WR_PROBE) {
+			c->probing = false;
+			continue;
 		}
 		if (wc.wr_id & WR_SEND) {
 			if (c->closing)
@@ -558,6 +592,58 @@ void conn_handle_cq(struct conn *c)
 	return;
 disconnect:
 	conn_close(c);
+}
+
+/*
+ * conn_probe() - is the client of control queue @c still there? The memnode
+ * sends nothing unasked, so a client that vanished without a disconnect (its
+ * node crashed or was cut off) would hold its lease forever. A zero-length
+ * RDMA WRITE needs no remote key (IBTA C9-88) and the client sees nothing of
+ * it, but when nobody acknowledges it the queue pair's retries run out and
+ * the completion fails; or, where retries never run out (rxe takes a retry
+ * count of 7 as infinite), it is still pending PROBE_TIMEOUT seconds later.
+ * Either way the queue is closed and the lease goes to grace.
+ */
+static void conn_probe(struct conn *c)
+{
+	struct ibv_send_wr wr = {
+		.wr_id = WR_PROBE, .opcode = IBV_WR_RDMA_WRITE,
+		.send_flags = IBV_SEND_SIGNALED,
+	};
+	struct ibv_send_wr *bad;
+	char hex[2 * RMAI_CLIENT_ID_LEN + 1];
+
+	if (!c->established || c->closing)
+		return;
+	if (c->probing) {
+		if (c->mn->ticks - c->probe_tick < PROBE_TIMEOUT)
+			return;
+		logmsg(LOG_WARNING, "client %s does not answer; closing its control queue",
+		       hex_id(c->session->client_id, hex));
+		conn_close(c);
+		return;
+	}
+	if (ibv_post_send(c->id->qp, &wr, &bad)) {
+		conn_close(c);
+		return;
+	}
+	c->probing = true;
+	c->probe_tick = c->mn->ticks;
+}
+
+/**
+ * sessions_tick() - once a second: reclaim expired leases, probe clients.
+ */
+void sessions_tick(struct memnode *mn)
+{
+	struct session *s;
+
+	sessions_expire(mn, false);
+	if (++mn->ticks % PROBE_INTERVAL)
+		return;
+	for (s = mn->sessions; s; s = s->next)
+		if (s->ctrl)
+			conn_probe(s->ctrl);
 }
 
 /* --- listening ------------------------------------------------------------- */
@@ -592,7 +678,8 @@ int cm_listen(struct memnode *mn, const char *addr, const char *port,
 	mn->cm_channel = rdma_create_event_channel();
 	if (!mn->cm_channel)
 		goto err_res;
-	if (rdma_create_id(mn->cm_channel, &mn->listen_id, mn, RDMA_PS_TCP))
+	/* No context: ids of connect requests inherit it, conns set their own. */
+	if (rdma_create_id(mn->cm_channel, &mn->listen_id, NULL, RDMA_PS_TCP))
 		goto err_channel;
 	if (rdma_bind_addr(mn->listen_id, res->ai_src_addr)) {
 		snprintf(err, errlen, "cannot listen on %s:%s: %s%s", addr, port,

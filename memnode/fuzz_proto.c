@@ -47,6 +47,11 @@ static void fuzz_msg(const uint8_t *data, size_t size)
 	FUZZ_ASSERT(size == RMAI_MSG_SIZE);
 	memcpy(&req, data, sizeof(req));
 	FUZZ_ASSERT(!(req.hdr.opcode & RMAI_OP_REPLY));
+	if (req.hdr.opcode == RMAI_OP_HELLO) {
+		static const uint8_t none[RMAI_AUTH_LEN];
+
+		FUZZ_ASSERT(!memcmp(req.hello.auth, none, sizeof(none)));
+	}
 
 	proto_init_reply(&reply, &req, RMAI_OK);
 	FUZZ_ASSERT(reply.hdr.opcode == (req.hdr.opcode | RMAI_OP_REPLY));

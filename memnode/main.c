@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,6 +24,7 @@
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 
 #include "memnode.h"
 
@@ -40,6 +43,23 @@ void logmsg(int prio, const char *fmt, ...)
 		vsyslog(prio, fmt, ap);
 	}
 	va_end(ap);
+}
+
+static void log_open(void)
+{
+	openlog("rmai-memnoded", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+}
+
+/* SIGHUP: reconnect to syslog (restarted, rotated); stderr is the caller's. */
+static void log_reopen(void)
+{
+	if (log_to_stderr) {
+		logmsg(LOG_INFO, "SIGHUP: logging to stderr, nothing to reopen");
+		return;
+	}
+	closelog();
+	log_open();
+	logmsg(LOG_INFO, "SIGHUP: logs reopened");
 }
 
 int loop_add(struct memnode *mn, int fd, void *ptr)
@@ -105,21 +125,25 @@ static void write_status(struct memnode *mn, FILE *f, bool json)
 	for (s = mn->sessions; s; s = s->next) {
 		char id[2 * RMAI_CLIENT_ID_LEN + 1];
 		long left = s->grace_end.tv_sec - now.tv_sec;
+		unsigned int queues = 0;
+		struct conn *c;
 
+		for (c = s->conns; c; c = c->next)
+			queues++;
 		for (i = 0; i < RMAI_CLIENT_ID_LEN; i++)
 			sprintf(id + 2 * i, "%02x", s->client_id[i]);
 		if (json)
-			fprintf(f, "%s{\"client\": \"%s\", \"slabs\": %u, \"age\": %ld, "
-				"\"state\": \"%s\", \"grace_left\": %ld}", sep, id,
-				s->nr_held, (long)(t - s->created),
+			fprintf(f, "%s{\"client\": \"%s\", \"slabs\": %u, \"queues\": %u, "
+				"\"age\": %ld, \"state\": \"%s\", \"grace_left\": %ld}", sep, id,
+				s->nr_held, queues, (long)(t - s->created),
 				s->state == SESSION_CONNECTED ? "connected" : "grace",
 				s->state == SESSION_GRACE ? left : 0);
 		else if (s->state == SESSION_CONNECTED)
-			fprintf(f, "lease %s: %u slabs, age %lds, connected\n", id,
-				s->nr_held, (long)(t - s->created));
+			fprintf(f, "lease %s: %u slabs, %u queues, age %lds, connected\n", id,
+				s->nr_held, queues, (long)(t - s->created));
 		else
-			fprintf(f, "lease %s: %u slabs, age %lds, in grace (%lds left)\n",
-				id, s->nr_held, (long)(t - s->created), left);
+			fprintf(f, "lease %s: %u slabs, %u queues, age %lds, in grace (%lds left)\n",
+				id, s->nr_held, queues, (long)(t - s->created), left);
 		sep = ", ";
 	}
 	if (json)
@@ -129,6 +153,7 @@ static void write_status(struct memnode *mn, FILE *f, bool json)
 /* One request per connection: a line "status" or "status json". */
 static void admin_serve(struct memnode *mn)
 {
+	struct timeval tv = { .tv_sec = 1 };
 	char req[64] = "";
 	ssize_t n;
 	FILE *f;
@@ -137,6 +162,12 @@ static void admin_serve(struct memnode *mn)
 	fd = accept4(mn->admin_fd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
+	/* This runs in the event loop: a silent or stuck peer must not hold it. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv))) {
+		close(fd);
+		return;
+	}
 	n = read(fd, req, sizeof(req) - 1);
 	f = fdopen(fd, "w");
 	if (!f) {
@@ -239,11 +270,15 @@ static int setup_loop(struct memnode *mn)
 
 static void run(struct memnode *mn)
 {
-	struct epoll_event evs[16];
+	/*
+	 * One event per wait: a handler may free a conn that another event of
+	 * the same batch points to (a DISCONNECTED beside its CQ's event).
+	 */
+	struct epoll_event evs[1];
 	int i, n;
 
 	while (!mn->stop) {
-		n = epoll_wait(mn->epoll_fd, evs, 16, -1);
+		n = epoll_wait(mn->epoll_fd, evs, 1, -1);
 		if (n < 0 && errno != EINTR) {
 			logmsg(LOG_ERR, "epoll_wait: %s", strerror(errno));
 			return;
@@ -257,7 +292,7 @@ static void run(struct memnode *mn)
 				if (read(mn->signal_fd, &si, sizeof(si)) != sizeof(si))
 					continue;
 				if (si.ssi_signo == SIGHUP) {
-					logmsg(LOG_INFO, "SIGHUP: logs reopened");
+					log_reopen();
 					continue;
 				}
 				logmsg(LOG_INFO, "signal %u: shutting down", si.ssi_signo);
@@ -266,7 +301,7 @@ static void run(struct memnode *mn)
 				uint64_t ticks;
 
 				if (read(mn->timer_fd, &ticks, sizeof(ticks)) > 0)
-					sessions_expire(mn, false);
+					sessions_tick(mn);
 			} else if (p == &mn->admin_fd) {
 				admin_serve(mn);
 			} else if (p == mn->cm_channel) {
@@ -278,7 +313,104 @@ static void run(struct memnode *mn)
 	}
 }
 
+/*
+ * detach() - become a daemon before anything is set up (memory locks and
+ * RDMA resources do not survive a fork), but keep the caller waiting: the
+ * parent exits 0 once the child writes a byte on *@ready_fd, or with the
+ * child's own exit status when its setup failed (and said why on stderr).
+ * Returns in the child only.
+ */
+static int detach(int *ready_fd)
+{
+	int p[2], status;
+	pid_t pid;
+	char c;
+
+	if (pipe2(p, O_CLOEXEC))
+		return -1;
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid) {
+		close(p[1]);
+		if (read(p[0], &c, 1) == 1)
+			_exit(0);
+		if (waitpid(pid, &status, 0) == pid && WIFEXITED(status))
+			_exit(WEXITSTATUS(status));
+		_exit(1);
+	}
+	close(p[0]);
+	setsid();
+	*ready_fd = p[1];
+	return 0;
+}
+
+/* The daemon is up: leave the terminal to the parent, which now exits. */
+static void detached(int ready_fd)
+{
+	int fd = open("/dev/null", O_RDWR);
+
+	if (fd >= 0) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+	log_to_stderr = false;
+	log_open();
+	if (chdir("/"))
+		logmsg(LOG_WARNING, "chdir /: %s", strerror(errno));
+	if (write(ready_fd, "", 1) != 1)
+		logmsg(LOG_WARNING, "cannot tell the parent that the daemon is up");
+	close(ready_fd);
+}
+
 /* --- command line ---------------------------------------------------------- */
+
+/*
+ * "192.0.2.1", "192.0.2.1:7470", "fe80::1", "[fe80::1]:7470": a numeric
+ * address and a port into @addr and @port. Returns 0, or -1 when malformed.
+ */
+static int parse_listen(const char *arg, char *addr, size_t addrlen,
+			char *port, size_t portlen)
+{
+	struct addrinfo hints = { .ai_flags = AI_NUMERICHOST }, *res;
+	const char *p = NULL, *end;
+	unsigned long n;
+	char *e;
+	size_t len;
+
+	if (arg[0] == '[') {
+		end = strchr(arg, ']');
+		if (!end || (end[1] && end[1] != ':'))
+			return -1;
+		arg++;
+		len = end - arg;
+		p = end[1] ? end + 2 : NULL;
+	} else {
+		end = strchr(arg, ':');
+		if (end && !strchr(end + 1, ':'))	/* one colon: a port */
+			p = end + 1;
+		else
+			end = NULL;			/* none, or IPv6 */
+		len = end ? (size_t)(end - arg) : strlen(arg);
+	}
+	if (!len || len >= addrlen)
+		return -1;
+	memcpy(addr, arg, len);
+	addr[len] = '\0';
+	if (p) {
+		n = strtoul(p, &e, 10);
+		if (e == p || *e || n > 65535 || *p == '-' || *p == '+')
+			return -1;
+		snprintf(port, portlen, "%lu", n);
+	}
+	if (getaddrinfo(addr, NULL, &hints, &res))
+		return -1;
+	freeaddrinfo(res);
+	return 0;
+}
 
 static void usage(FILE *f)
 {
@@ -286,7 +418,8 @@ static void usage(FILE *f)
 		"usage: rmai-memnoded --listen ADDR[:PORT] --size SIZE [options]\n"
 		"       rmai-memnoded status [--json] [--admin-socket PATH]\n"
 		"Donate SIZE bytes of locked memory to RMAI compute nodes over RDMA.\n"
-		"  --listen ADDR[:PORT]     RDMA address to listen on (default port %d)\n"
+		"  --listen ADDR[:PORT]     RDMA address to listen on, [IPv6]:PORT too\n"
+		"                           (default port %d)\n"
 		"  --size SIZE              memory to donate: K, M, G, T suffixes\n"
 		"  --slab SIZE              lease unit, a power of two (default 64M)\n"
 		"  --hugepages auto|on|off  hugetlb pages (auto: else THP)\n"
@@ -315,9 +448,11 @@ int main(int argc, char **argv)
 			      .admin_fd = -1 };
 	enum hugepages_mode huge = HUGEPAGES_AUTO;
 	uint64_t size = 0, slab = 64ull << 20;
-	char addr[128] = "", port[16], err[256], *colon, *end;
+	char addr[INET6_ADDRSTRLEN + 8] = "", port[16], err[256], *end;
+	char cwd[PATH_MAX], admin_abs[PATH_MAX + 108];
 	bool foreground = false, json = false, status = false;
-	int c, ret = 1;
+	int c, ready_fd = -1, ret = 1;
+	unsigned long grace;
 
 	snprintf(port, sizeof(port), "%d", RMAI_DEFAULT_PORT);
 	if (argc > 1 && !strcmp(argv[1], "status")) {
@@ -329,16 +464,10 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
-			snprintf(addr, sizeof(addr), "%s", optarg);
-			colon = strrchr(addr, ':');
-			if (colon) {
-				*colon = '\0';
-				if (strtoul(colon + 1, &end, 10) > 65535 || *end ||
-				    end == colon + 1) {
-					fprintf(stderr, "rmai-memnoded: bad port in --listen %s\n", optarg);
-					return 2;
-				}
-				snprintf(port, sizeof(port), "%s", colon + 1);
+			if (parse_listen(optarg, addr, sizeof(addr), port, sizeof(port))) {
+				fprintf(stderr, "rmai-memnoded: bad --listen '%s': want a numeric IPv4 or IPv6 address, optionally with :PORT ([ADDR]:PORT for IPv6)\n",
+					optarg);
+				return 2;
 			}
 			break;
 		case 's':
@@ -368,8 +497,9 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'g':
-			mn.lease_grace = strtoul(optarg, &end, 10);
-			if (*end || end == optarg) {
+			grace = strtoul(optarg, &end, 10);
+			mn.lease_grace = grace;
+			if (*end || end == optarg || *optarg == '-' || grace > INT_MAX) {
 				fprintf(stderr, "rmai-memnoded: bad --lease-grace '%s'\n", optarg);
 				return 2;
 			}
@@ -401,33 +531,45 @@ int main(int argc, char **argv)
 	}
 	if (status)
 		return status_client(mn.admin_path, json);
+	if (mn.admin_path[0] != '/') {	/* the daemon works from / */
+		if (!getcwd(cwd, sizeof(cwd)) ||
+		    snprintf(admin_abs, sizeof(admin_abs), "%s/%s", cwd,
+			     mn.admin_path) >= (int)sizeof(admin_abs)) {
+			fprintf(stderr, "rmai-memnoded: --admin-socket path too long\n");
+			return 2;
+		}
+		mn.admin_path = admin_abs;
+	}
 	if (!*addr || !size) {
 		fprintf(stderr, "rmai-memnoded: --listen and --size are required\n");
 		usage(stderr);
 		return 2;
 	}
+	if (pool_check(size, slab, err, sizeof(err))) {
+		fprintf(stderr, "rmai-memnoded: bad --size or --slab: %s\n", err);
+		return 2;
+	}
+	if (!foreground && detach(&ready_fd)) {
+		fprintf(stderr, "rmai-memnoded: cannot detach: %s\n", strerror(errno));
+		return 1;
+	}
 
-	if (pool_init(&mn.pool, size, slab, huge, err, sizeof(err))) {
+	/* Cheap checks first: the pool may take seconds to lock. */
+	if (cm_listen(&mn, addr, port, err, sizeof(err))) {
 		fprintf(stderr, "rmai-memnoded: %s\n", err);
 		return 1;
 	}
-	if (cm_listen(&mn, addr, port, err, sizeof(err))) {
+	if (pool_init(&mn.pool, size, slab, huge, err, sizeof(err))) {
 		fprintf(stderr, "rmai-memnoded: %s\n", err);
-		goto out_pool;
+		goto out_loop;
 	}
 	if (setup_loop(&mn) || admin_listen(&mn)) {
 		fprintf(stderr, "rmai-memnoded: event loop or admin socket %s: %s\n",
 			mn.admin_path, strerror(errno));
 		goto out_loop;
 	}
-	if (!foreground) {
-		if (daemon(0, 0)) {
-			fprintf(stderr, "rmai-memnoded: daemon: %s\n", strerror(errno));
-			goto out_loop;
-		}
-		log_to_stderr = false;
-		openlog("rmai-memnoded", LOG_PID, LOG_DAEMON);
-	}
+	if (!foreground)
+		detached(ready_fd);
 	logmsg(LOG_INFO, "listening on %s:%s, %llu MiB in %u slabs of %llu MiB (%s, locked)",
 	       addr, port, (unsigned long long)size >> 20, mn.pool.nr_slabs,
 	       (unsigned long long)slab >> 20, mn.pool.backing);
@@ -447,7 +589,6 @@ out_loop:
 		close(mn.signal_fd);
 	if (mn.epoll_fd > 0)
 		close(mn.epoll_fd);
-out_pool:
 	pool_destroy(&mn.pool);
 	return ret;
 }

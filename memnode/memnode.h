@@ -58,6 +58,8 @@ struct conn {
 	uint16_t qid;			/* 0: control */
 	bool established;		/* ESTABLISHED seen */
 	bool closing;			/* disconnect once the reply is sent */
+	bool probing;			/* control: a liveness probe in flight */
+	unsigned int probe_tick;	/* memnode.ticks when it was posted */
 	struct ibv_comp_channel *channel; /* control only: CQ events */
 	struct ibv_cq *cq;		/* send and receive completions */
 	struct rmai_msg *msgs;		/* control: depth recv + depth send */
@@ -76,10 +78,12 @@ struct memnode {
 	const char *admin_path;		/* its path */
 	unsigned int lease_grace;	/* seconds a lease outlives its client */
 	uint64_t proto_errors;		/* bad messages and requests seen */
+	unsigned int ticks;		/* of timer_fd, for the probes */
 	bool stop;			/* SIGTERM/SIGINT received */
 };
 
 /* pool.c */
+int pool_check(uint64_t size, uint64_t slab_size, char *err, size_t errlen);
 int pool_init(struct pool *pool, uint64_t size, uint64_t slab_size,
 	      enum hugepages_mode mode, char *err, size_t errlen);
 void pool_destroy(struct pool *pool);
@@ -92,6 +96,7 @@ int cm_listen(struct memnode *mn, const char *addr, const char *port,
 void cm_handle_events(struct memnode *mn);
 void conn_handle_cq(struct conn *conn);
 void sessions_expire(struct memnode *mn, bool all);
+void sessions_tick(struct memnode *mn);
 void cm_shutdown(struct memnode *mn);
 
 /* main.c */

@@ -13,41 +13,28 @@
 
 #include "memnode.h"
 
-static void *map_pool(uint64_t size, enum hugepages_mode mode,
-		      const char **backing)
+/* MemAvailable in bytes, or 0 when unknown. */
+static uint64_t mem_available(void)
 {
-	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE;
-	void *p;
+	unsigned long long kb = 0;
+	char line[128];
+	FILE *f = fopen("/proc/meminfo", "re");
 
-	if (mode != HUGEPAGES_OFF) {
-		p = mmap(NULL, size, PROT_READ | PROT_WRITE, flags | MAP_HUGETLB,
-			 -1, 0);
-		if (p != MAP_FAILED) {
-			*backing = "hugetlb";
-			return p;
-		}
-		if (mode == HUGEPAGES_ON)
-			return NULL;
-	}
-	p = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	*backing = "4k pages";
-	if (mode == HUGEPAGES_AUTO && !madvise(p, size, MADV_HUGEPAGE))
-		*backing = "thp";
-	return p;
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+			break;
+	fclose(f);
+	return (uint64_t)kb << 10;
 }
 
 /**
- * pool_init() - map, lock and cut the pool.
- * @err: a one-line reason on failure
- *
+ * pool_check() - the rules for --size and --slab, before anything is set up.
  * Return: 0, or -1 with @err set.
  */
-int pool_init(struct pool *pool, uint64_t size, uint64_t slab_size,
-	      enum hugepages_mode mode, char *err, size_t errlen)
+int pool_check(uint64_t size, uint64_t slab_size, char *err, size_t errlen)
 {
-	memset(pool, 0, sizeof(*pool));
 	if (!slab_size || (slab_size & (slab_size - 1)) || slab_size < 4096) {
 		snprintf(err, errlen, "slab size must be a power of two >= 4K");
 		return -1;
@@ -57,21 +44,65 @@ int pool_init(struct pool *pool, uint64_t size, uint64_t slab_size,
 			 (unsigned long long)slab_size);
 		return -1;
 	}
-	pool->base = map_pool(size, mode, &pool->backing);
-	if (!pool->base) {
-		snprintf(err, errlen, "cannot allocate %llu bytes%s: %s",
-			 (unsigned long long)size,
-			 mode == HUGEPAGES_ON ? " of hugetlb pages" : "",
-			 strerror(errno));
+	return 0;
+}
+
+/**
+ * pool_init() - map, lock and cut the pool.
+ * @err: a one-line reason on failure
+ *
+ * hugetlb pages are reserved by mmap() itself and never swapped. Otherwise
+ * the pool must fit in the memory available now (locking more would push
+ * the node into swap or the OOM killer), THP is asked for before any page
+ * is touched, and mlock() faults the pages in; it fails on RLIMIT_MEMLOCK
+ * before touching any.
+ *
+ * Return: 0, or -1 with @err set.
+ */
+int pool_init(struct pool *pool, uint64_t size, uint64_t slab_size,
+	      enum hugepages_mode mode, char *err, size_t errlen)
+{
+	uint64_t avail;
+	void *p = MAP_FAILED;
+
+	memset(pool, 0, sizeof(*pool));
+	if (pool_check(size, slab_size, err, errlen))
 		return -1;
+	if (mode != HUGEPAGES_OFF) {
+		p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE, -1, 0);
+		pool->backing = "hugetlb";
+		if (p == MAP_FAILED && mode == HUGEPAGES_ON) {
+			snprintf(err, errlen, "cannot allocate %llu bytes of hugetlb pages: %s (see vm.nr_hugepages)",
+				 (unsigned long long)size, strerror(errno));
+			return -1;
+		}
 	}
+	if (p == MAP_FAILED) {
+		avail = mem_available();
+		if (avail && size > avail) {
+			snprintf(err, errlen, "cannot lock %llu MiB: only %llu MiB of memory available",
+				 (unsigned long long)size >> 20, (unsigned long long)avail >> 20);
+			return -1;
+		}
+		p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED) {
+			snprintf(err, errlen, "cannot allocate %llu bytes: %s",
+				 (unsigned long long)size, strerror(errno));
+			return -1;
+		}
+		pool->backing = "4k pages";
+		if (mode == HUGEPAGES_AUTO && !madvise(p, size, MADV_HUGEPAGE))
+			pool->backing = "thp";
+	}
+	pool->base = p;
+	pool->size = size;
 	if (mlock(pool->base, size)) {
 		snprintf(err, errlen, "cannot lock %llu bytes: %s (raise RLIMIT_MEMLOCK, LimitMEMLOCK= in systemd)",
 			 (unsigned long long)size, strerror(errno));
-		munmap(pool->base, size);
+		pool_destroy(pool);
 		return -1;
 	}
-	pool->size = size;
 	pool->slab_size = slab_size;
 	pool->nr_slabs = size / slab_size;
 	pool->nr_free = pool->nr_slabs;

@@ -76,6 +76,9 @@ enum rmai_status proto_check_msg(const void *buf, size_t len)
 	case RMAI_OP_LIST:
 		return m.list.reserved ? RMAI_E_INVAL : RMAI_OK;
 	case RMAI_OP_HELLO:
+		/* Reserved for authentication: a sender that fills it expects
+		 * it checked, and version 1 cannot; refuse rather than ignore. */
+		return zero(m.hello.auth, sizeof(m.hello.auth)) ? RMAI_OK : RMAI_E_INVAL;
 	case RMAI_OP_KEEPALIVE:
 	case RMAI_OP_STATS:
 		return RMAI_OK;

@@ -38,8 +38,9 @@ void proto_make_cm_rep(struct rmai_cm_rep *rep, enum rmai_status status,
  * proto_check_msg() - check a received control request of @len bytes.
  * Requires len == RMAI_MSG_SIZE, magic, version, length field, a known
  * request opcode (RMAI_OP_REPLY clear), zero status and reserved fields, and
- * per opcode: ALLOC count 1..RMAI_MSG_MAX_SLABS; RELEASE count
- * 1..RMAI_MSG_MAX_SLABS. Returns RMAI_OK, RMAI_E_VERSION or RMAI_E_INVAL.
+ * per opcode: HELLO auth all zero (reserved); ALLOC count
+ * 1..RMAI_MSG_MAX_SLABS; RELEASE count 1..RMAI_MSG_MAX_SLABS.
+ * Returns RMAI_OK, RMAI_E_VERSION or RMAI_E_INVAL.
  */
 enum rmai_status proto_check_msg(const void *buf, size_t len);
 

@@ -340,6 +340,12 @@ TEST(msg_reserved_nonzero)
 	make_msg(b, RMAI_OP_LIST);
 	b[21] = 1;				/* list.reserved */
 	EXPECT_EQ(RMAI_E_INVAL, proto_check_msg(b, sizeof(b)));
+	make_msg(b, RMAI_OP_HELLO);
+	b[16 + 31] = 1;				/* hello.auth, last byte */
+	EXPECT_EQ(RMAI_E_INVAL, proto_check_msg(b, sizeof(b)));
+	make_msg(b, RMAI_OP_HELLO);
+	b[16] = 0x80;				/* hello.auth, first byte */
+	EXPECT_EQ(RMAI_E_INVAL, proto_check_msg(b, sizeof(b)));
 }
 
 TEST(msg_alloc_count)
