@@ -45,7 +45,7 @@
  * @RMAI_E_INVAL: malformed message or invalid field
  * @RMAI_E_NOSPC: not enough free slabs in the pool
  * @RMAI_E_TOKEN: unknown session or wrong lease token
- * @RMAI_E_BUSY: client id already connected, or a limit was reached
+ * @RMAI_E_BUSY: a limit was reached
  * @RMAI_E_NOENT: slab not held by this session
  * @RMAI_E_INTERNAL: memnode-side failure (e.g. memory registration)
  */

@@ -227,6 +227,8 @@ static int conn_setup(struct conn *c, struct session *s)
 	return 0;
 }
 
+static void session_take_over(struct session *s);
+
 static void reject(struct rdma_cm_id *id, enum rmai_status status)
 {
 	struct rmai_cm_rep rep;
@@ -266,7 +268,7 @@ static int on_connect_request(struct memnode *mn, struct rdma_cm_event *ev)
 		if (info.token && !s)
 			st = RMAI_E_TOKEN;
 		else if (s && s->state == SESSION_CONNECTED)
-			st = RMAI_E_BUSY;	/* one control queue per session */
+			session_take_over(s);
 	} else if (!s || s->state != SESSION_CONNECTED) {
 		st = RMAI_E_TOKEN;	/* data queues join a live session */
 	}
@@ -354,6 +356,52 @@ static void conn_close(struct conn *c)
 {
 	rdma_disconnect(c->id);
 	ctrl_lost(c->mn, c);
+}
+
+/* Close every queue of @s; the lease goes to grace. */
+static void session_close_queues(struct session *s)
+{
+	struct conn *c;
+
+	for (c = s->conns; c; c = c->next)
+		conn_close(c);
+}
+
+/*
+ * A control queue arrives with the token of a session we still think
+ * connected: the client lost its queues without our noticing (a network
+ * cut, where its disconnect never arrived) and comes back. The token proves
+ * it is the owner, so its old queues are closed and the resume goes ahead,
+ * instead of refusing it until the liveness probe notices.
+ */
+static void session_take_over(struct session *s)
+{
+	char hex[2 * RMAI_CLIENT_ID_LEN + 1];
+
+	logmsg(LOG_INFO, "client %s resumes over queues it lost; closing them",
+	       hex_id(s->client_id, hex));
+	session_close_queues(s);
+}
+
+/**
+ * session_disconnect() - close the queues of the client @hex_client_id
+ * (admin "disconnect"): its lease goes to grace, and the client resumes it
+ * by reconnecting. Return: 0, or -1 when no connected client has that id.
+ */
+int session_disconnect(struct memnode *mn, const char *hex_client_id)
+{
+	char hex[2 * RMAI_CLIENT_ID_LEN + 1];
+	struct session *s;
+
+	for (s = mn->sessions; s; s = s->next) {
+		if (s->state != SESSION_CONNECTED ||
+		    strcmp(hex_id(s->client_id, hex), hex_client_id))
+			continue;
+		logmsg(LOG_INFO, "client %s disconnected by the admin", hex);
+		session_close_queues(s);
+		return 0;
+	}
+	return -1;
 }
 
 /* A queue went away: data queues just go; queue 0 starts the grace period. */

@@ -6,6 +6,7 @@
  *                 [--hugepages auto|on|off] [--lease-grace SECONDS]
  *                 [--admin-socket PATH] [--foreground]
  *   rmai-memnoded status [--json] [--admin-socket PATH]
+ *   rmai-memnoded disconnect CLIENT [--admin-socket PATH]
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -150,7 +151,7 @@ static void write_status(struct memnode *mn, FILE *f, bool json)
 		fprintf(f, "]}\n");
 }
 
-/* One request per connection: a line "status" or "status json". */
+/* One request per connection: "status", "status json" or "disconnect ID". */
 static void admin_serve(struct memnode *mn)
 {
 	struct timeval tv = { .tv_sec = 1 };
@@ -176,6 +177,9 @@ static void admin_serve(struct memnode *mn)
 	}
 	if (n > 0 && !strncmp(req, "status", 6))
 		write_status(mn, f, strstr(req, "json") != NULL);
+	else if (n > 0 && !strncmp(req, "disconnect ", 11))
+		fprintf(f, "%s\n", session_disconnect(mn, strtok(req + 11, "\n")) ?
+			"error: no connected client with that id" : "ok");
 	else
 		fprintf(f, "error: unknown request\n");
 	fclose(f);
@@ -200,10 +204,15 @@ static int admin_listen(struct memnode *mn)
 	return loop_add(mn, mn->admin_fd, &mn->admin_fd);
 }
 
-static int status_client(const char *path, bool json)
+/*
+ * Send @request to the daemon's admin socket and print its answer. Return:
+ * 0, or 1 when the daemon cannot be reached or answers "error: ...".
+ */
+static int admin_client(const char *path, const char *request)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	char buf[4096];
+	bool error = false, first = true;
 	ssize_t n;
 	int fd;
 
@@ -214,13 +223,17 @@ static int status_client(const char *path, bool json)
 			path, strerror(errno));
 		return 1;
 	}
-	if (dprintf(fd, json ? "status json\n" : "status\n") < 0)
+	if (dprintf(fd, "%s\n", request) < 0)
 		return 1;
 	shutdown(fd, SHUT_WR);
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		fwrite(buf, 1, n, stdout);
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		if (first && !strncmp(buf, "error:", n < 6 ? n : 6))
+			error = true;
+		first = false;
+		fwrite(buf, 1, n, error ? stderr : stdout);
+	}
 	close(fd);
-	return 0;
+	return error;
 }
 
 /* --- the loop -------------------------------------------------------------- */
@@ -417,6 +430,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: rmai-memnoded --listen ADDR[:PORT] --size SIZE [options]\n"
 		"       rmai-memnoded status [--json] [--admin-socket PATH]\n"
+		"       rmai-memnoded disconnect CLIENT [--admin-socket PATH]\n"
 		"Donate SIZE bytes of locked memory to RMAI compute nodes over RDMA.\n"
 		"  --listen ADDR[:PORT]     RDMA address to listen on, [IPv6]:PORT too\n"
 		"                           (default port %d)\n"
@@ -424,7 +438,9 @@ static void usage(FILE *f)
 		"  --slab SIZE              lease unit, a power of two (default 64M)\n"
 		"  --hugepages auto|on|off  hugetlb pages (auto: else THP)\n"
 		"  --lease-grace SECONDS    how long a disconnected client's lease is kept (default 30)\n"
-		"  --admin-socket PATH      status socket (default %s)\n"
+		"  --admin-socket PATH      admin socket (default %s)\n"
+		"status prints the pool and its leases; disconnect closes a client's\n"
+		"queues (its lease waits --lease-grace seconds for it to reconnect).\n"
 		"  --foreground             log to stderr and do not detach\n"
 		"  --help, --version\n", RMAI_DEFAULT_PORT, MEMNODE_ADMIN_SOCKET);
 }
@@ -450,13 +466,15 @@ int main(int argc, char **argv)
 	uint64_t size = 0, slab = 64ull << 20;
 	char addr[INET6_ADDRSTRLEN + 8] = "", port[16], err[256], *end;
 	char cwd[PATH_MAX], admin_abs[PATH_MAX + 108];
-	bool foreground = false, json = false, status = false;
+	bool foreground = false, json = false;
+	const char *command = NULL;
+	char request[64];
 	int c, ready_fd = -1, ret = 1;
 	unsigned long grace;
 
 	snprintf(port, sizeof(port), "%d", RMAI_DEFAULT_PORT);
-	if (argc > 1 && !strcmp(argv[1], "status")) {
-		status = true;
+	if (argc > 1 && (!strcmp(argv[1], "status") || !strcmp(argv[1], "disconnect"))) {
+		command = argv[1];
 		argv[1] = argv[0];
 		argv++;
 		argc--;
@@ -525,12 +543,21 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (command && !strcmp(command, "disconnect")) {
+		if (optind != argc - 1 || strlen(argv[optind]) != 2 * RMAI_CLIENT_ID_LEN ||
+		    strspn(argv[optind], "0123456789abcdef") != 2 * RMAI_CLIENT_ID_LEN) {
+			fprintf(stderr, "rmai-memnoded: disconnect wants a client id: 32 hex digits, as status shows\n");
+			return 2;
+		}
+		snprintf(request, sizeof(request), "disconnect %s", argv[optind]);
+		return admin_client(mn.admin_path, request);
+	}
 	if (optind != argc) {
 		usage(stderr);
 		return 2;
 	}
-	if (status)
-		return status_client(mn.admin_path, json);
+	if (command)
+		return admin_client(mn.admin_path, json ? "status json" : "status");
 	if (mn.admin_path[0] != '/') {	/* the daemon works from / */
 		if (!getcwd(cwd, sizeof(cwd)) ||
 		    snprintf(admin_abs, sizeof(admin_abs), "%s/%s", cwd,

@@ -97,6 +97,7 @@ void cm_handle_events(struct memnode *mn);
 void conn_handle_cq(struct conn *conn);
 void sessions_expire(struct memnode *mn, bool all);
 void sessions_tick(struct memnode *mn);
+int session_disconnect(struct memnode *mn, const char *hex_client_id);
 void cm_shutdown(struct memnode *mn);
 
 /* main.c */

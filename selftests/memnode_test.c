@@ -919,9 +919,65 @@ TEST_F(memnode, data_queue_joins_session)
 	memset(self->a.buf, 0, BUF_SIZE);
 	ASSERT_EQ(IBV_WC_SUCCESS, client_rdma(&self->a, 0, &d, 0, BUF_SIZE));
 	ASSERT_TRUE(check(self->a.buf, BUF_SIZE, 13));
-	/* A second control queue for a live session is refused. */
+	/*
+	 * A second control queue with the token takes the session over, as a
+	 * client does that lost its queues without the memnode noticing: the
+	 * old queue is closed, the slabs and their bytes stay.
+	 */
 	client_close(q);
-	ASSERT_EQ(RMAI_E_BUSY, client_open(q, self->port, 0, token));
+	ASSERT_EQ(0, client_open(q, self->port, 0, token));
+	ASSERT_EQ(1, le32toh(q->cm.nr_held));
+	memset(q->buf, 0, BUF_SIZE);
+	ASSERT_EQ(IBV_WC_SUCCESS, client_rdma(q, 0, &d, 0, BUF_SIZE));
+	ASSERT_TRUE(check(q->buf, BUF_SIZE, 13));
+	client_close(&self->a);		/* what remains of the old queue */
+	ASSERT_TRUE(wait_lease(self->sock, 0xaa, "\"queues\": 1,", 10));
+	ASSERT_TRUE(wait_lease(self->sock, 0xaa, CONNECTED, 1));
+}
+
+/* `rmai-memnoded disconnect ID` in the shell, from the selftests folder. */
+static int admin_disconnect(const char *sock, const char *id)
+{
+	char cmd[512];
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "%s disconnect %s --admin-socket %s 2>/dev/null",
+		 daemon_path(), id, sock);
+	st = system(cmd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/*
+ * The admin disconnects a client: its queues close, its lease waits in
+ * grace, and it resumes with its token, data intact. Unknown and malformed
+ * ids are errors.
+ */
+TEST_F(memnode, admin_disconnect)
+{
+	char id[2 * RMAI_CLIENT_ID_LEN + 1];
+	struct rmai_slab_desc d;
+	uint64_t token;
+
+	ASSERT_EQ(0, client_open(&self->a, self->port, 0, 0));
+	ASSERT_EQ(RMAI_OK, client_alloc(&self->a, 1, &d));
+	fill(self->a.buf, BUF_SIZE, 21);
+	ASSERT_EQ(IBV_WC_SUCCESS, client_rdma(&self->a, 1, &d, 0, BUF_SIZE));
+	token = le64toh(self->a.cm.token);
+
+	memset(id, 'b', sizeof(id) - 1);
+	id[sizeof(id) - 1] = '\0';
+	ASSERT_EQ(1, admin_disconnect(self->sock, id));	/* nobody */
+	ASSERT_EQ(2, admin_disconnect(self->sock, "aaaa"));	/* not an id */
+	memset(id, 'a', sizeof(id) - 1);
+	ASSERT_EQ(0, admin_disconnect(self->sock, id));
+	ASSERT_TRUE(wait_lease_in_grace(self->sock, 0xaa));
+
+	client_close(&self->a);
+	ASSERT_EQ(0, client_open(&self->a, self->port, 0, token));
+	ASSERT_EQ(1, le32toh(self->a.cm.nr_held));
+	memset(self->a.buf, 0, BUF_SIZE);
+	ASSERT_EQ(IBV_WC_SUCCESS, client_rdma(&self->a, 0, &d, 0, BUF_SIZE));
+	ASSERT_TRUE(check(self->a.buf, BUF_SIZE, 21));
 }
 
 /* utime + stime of @pid, in clock ticks. */
