@@ -17,7 +17,7 @@ export RMAI_CACHE KSRC
 KERNEL_SRCS := $(filter-out %.mod.c,$(wildcard backend/*.c backend/*.h))
 
 .PHONY: all module module-clean memnode selftests compat-6.1 checkpatch sparse \
-	check demo bench deps clean
+	check demo bench deps clean install
 
 all: module memnode selftests
 
@@ -27,6 +27,13 @@ deps:
 module:
 	@test -d "$(KDIR)" || { echo "KDIR '$(KDIR)' not found: run scripts/deps or set KDIR=" >&2; exit 1; }
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+
+# On a compute or memory node: the module for KDIR's kernel (so that
+# `modprobe rmai` finds it) and the daemon.
+install: module memnode
+	$(MAKE) -C $(KDIR) M=$(CURDIR) modules_install
+	depmod -a $(shell cat $(KDIR)/include/config/kernel.release)
+	install -D -m 0755 memnode/rmai-memnoded $(DESTDIR)/usr/local/sbin/rmai-memnoded
 
 module-clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
