@@ -96,7 +96,7 @@ static struct rmai_slab *rmai_slab_of(struct rmai_dev *dev, u64 pos, u32 len)
  */
 static blk_status_t rmai_memnode_ready(struct rmai_memnode *mn)
 {
-	switch (READ_ONCE(mn->state)) {
+	switch (smp_load_acquire(&mn->state)) {	/* then down_since */
 	case RMAI_MN_CONNECTED:
 		return BLK_STS_OK;
 	case RMAI_MN_RECONNECTING:

@@ -239,6 +239,31 @@ static int rmai_mn_check_lease(struct rmai_memnode *mn)
 
 /* --- recovery -------------------------------------------------------------- */
 
+#define RMAI_MN_ANY	(-1)	/* rmai_mn_set_state() from any state */
+
+/*
+ * Move @mn from state @from (or any) to @to; false when it was not in @from.
+ * Leaving CONNECTED stamps down_since first, and the state is published
+ * after it, so that rmai_memnode_ready() never pairs a new state with an old
+ * stamp.
+ */
+static bool rmai_mn_set_state(struct rmai_memnode *mn, int from, int to)
+{
+	unsigned long flags;
+	bool ok;
+
+	spin_lock_irqsave(&mn->state_lock, flags);
+	ok = from == RMAI_MN_ANY || mn->state == from;
+	if (ok) {
+		if (mn->state == RMAI_MN_CONNECTED)
+			WRITE_ONCE(mn->down_since, jiffies);
+		/* Pairs with smp_load_acquire() in rmai_memnode_ready(). */
+		smp_store_release(&mn->state, to);
+	}
+	spin_unlock_irqrestore(&mn->state_lock, flags);
+	return ok;
+}
+
 /**
  * rmai_memnode_error() - a connected memnode failed: start recovery
  * @mn: the memnode
@@ -248,11 +273,8 @@ static int rmai_mn_check_lease(struct rmai_memnode *mn)
  */
 void rmai_memnode_error(struct rmai_memnode *mn)
 {
-	if (cmpxchg(&mn->state, RMAI_MN_CONNECTED, RMAI_MN_RECONNECTING) !=
-	    RMAI_MN_CONNECTED)
-		return;
-	WRITE_ONCE(mn->down_since, jiffies);
-	queue_work(rmai_wq, &mn->err_work);
+	if (rmai_mn_set_state(mn, RMAI_MN_CONNECTED, RMAI_MN_RECONNECTING))
+		queue_work(rmai_wq, &mn->err_work);
 }
 
 static void rmai_mn_err_work(struct work_struct *work)
@@ -305,7 +327,7 @@ static void rmai_mn_reconnect_work(struct work_struct *work)
 	if (ret == -ESTALE) {
 		pr_err("memnode %pISpc: our lease is gone (the memnode restarted or its grace period ran out): its data is lost, I/O to it fails\n",
 		       &mn->addr);
-		WRITE_ONCE(mn->state, RMAI_MN_DOWN);
+		rmai_mn_set_state(mn, RMAI_MN_RECONNECTING, RMAI_MN_DOWN);
 		rmai_blk_kick(mn->dev);
 		goto out_unlock;
 	}
@@ -316,8 +338,7 @@ static void rmai_mn_reconnect_work(struct work_struct *work)
 		queue_delayed_work(rmai_wq, &mn->reconnect_work, delay);
 		goto out_unlock;
 	}
-	if (cmpxchg(&mn->state, RMAI_MN_RECONNECTING, RMAI_MN_CONNECTED) !=
-	    RMAI_MN_RECONNECTING) {
+	if (!rmai_mn_set_state(mn, RMAI_MN_RECONNECTING, RMAI_MN_CONNECTED)) {
 		rmai_mn_teardown_queues(mn);	/* the device is going away */
 		goto out_unlock;
 	}
@@ -374,6 +395,7 @@ static int rmai_mn_init(struct rmai_dev *dev, unsigned int idx)
 	mutex_init(&mn->ctrl.lock);
 	init_completion(&mn->ctrl.send_done);
 	init_completion(&mn->ctrl.recv_done);
+	spin_lock_init(&mn->state_lock);
 	mutex_init(&mn->setup_lock);
 	INIT_WORK(&mn->err_work, rmai_mn_err_work);
 	INIT_DELAYED_WORK(&mn->reconnect_work, rmai_mn_reconnect_work);
@@ -465,7 +487,7 @@ void rmai_memnodes_go_live(struct rmai_dev *dev)
 	unsigned int i;
 
 	for (i = 0; i < dev->nr_memnodes; i++) {
-		WRITE_ONCE(dev->memnodes[i].state, RMAI_MN_CONNECTED);
+		rmai_mn_set_state(&dev->memnodes[i], RMAI_MN_NEW, RMAI_MN_CONNECTED);
 		if (rmai_cfg.keepalive)
 			queue_delayed_work(rmai_wq, &dev->memnodes[i].keepalive_work,
 					   rmai_cfg.keepalive);
@@ -487,7 +509,7 @@ void rmai_memnodes_stop_recovery(struct rmai_dev *dev)
 
 	for (i = 0; i < dev->nr_memnodes; i++) {
 		mn = &dev->memnodes[i];
-		xchg(&mn->state, RMAI_MN_DOWN);
+		rmai_mn_set_state(mn, RMAI_MN_ANY, RMAI_MN_DOWN);
 		cancel_work_sync(&mn->err_work);
 		cancel_delayed_work_sync(&mn->reconnect_work);
 		cancel_delayed_work_sync(&mn->keepalive_work);

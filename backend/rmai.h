@@ -117,7 +117,8 @@ struct rmai_ctrl {
  * @dev: the device
  * @idx: position in memnodes=
  * @addr: where it listens
- * @state: &enum rmai_mn_state (READ_ONCE on the I/O path)
+ * @state: &enum rmai_mn_state, changed under @state_lock only
+ * @state_lock: makes a change of @state and @down_since one step
  * @down_since: jiffies when it left CONNECTED
  * @token: the lease token (0 until the first connect)
  * @slab_size: bytes per slab, from the memnode
@@ -138,6 +139,7 @@ struct rmai_memnode {
 	unsigned int idx;
 	struct sockaddr_storage addr;
 	int state;
+	spinlock_t state_lock;		/* see @state */
 	unsigned long down_since;
 	u64 token;
 	u64 slab_size;
