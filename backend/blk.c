@@ -5,8 +5,10 @@
  * its pages are DMA-mapped and sent as a chain of RDMA WRITEs or READs of at
  * most max_sge SGEs each, on the data queue of that memnode that serves the
  * request's hardware queue. Only the last work request is signaled; its
- * completion completes the request. Nothing is allocated per request: the
- * scatterlist, SGEs and work requests live in the request's PDU.
+ * completion completes the request. Small reads go through the VMR cache
+ * (vmr.c) and small writes through write-back (writeback.c) first. Nothing
+ * is allocated per request: the scatterlist, SGEs and work requests live in
+ * the request's PDU.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -16,30 +18,6 @@
 
 #include "compat.h"
 #include "rmai.h"
-
-/**
- * struct rmai_cmd - per-request state, the blk-mq PDU
- * @cqe: completion of the last (signaled) work request
- * @queue: the queue the request was posted on
- * @nents: DMA-mapped scatterlist entries; 0 when nothing is mapped
- * @retries: requeues after a failed work request
- * @status: the request's result
- * @start_ns: when it was posted, for the latency histogram
- * @wrs: [rmai_dev.wrs_per_cmd] work requests
- * @sges: [RMAI_MAX_SEGMENTS] their SGEs
- * @sgl: [RMAI_MAX_SEGMENTS] the request's pages
- */
-struct rmai_cmd {
-	struct ib_cqe cqe;
-	struct rmai_queue *queue;
-	int nents;
-	u8 retries;
-	blk_status_t status;
-	u64 start_ns;
-	struct ib_rdma_wr *wrs;
-	struct ib_sge *sges;
-	struct scatterlist sgl[];
-};
 
 static enum rmai_io rmai_io_class(struct request *rq)
 {
@@ -108,7 +86,12 @@ static blk_status_t rmai_memnode_ready(struct rmai_memnode *mn)
 	}
 }
 
-static void rmai_unmap(struct ib_device *ibdev, struct request *rq)
+/**
+ * rmai_cmd_unmap() - unmap a request's pages, if they are mapped
+ * @ibdev: the device they were mapped to
+ * @rq: the request
+ */
+void rmai_cmd_unmap(struct ib_device *ibdev, struct request *rq)
 {
 	struct rmai_cmd *cmd = blk_mq_rq_to_pdu(rq);
 
@@ -118,11 +101,11 @@ static void rmai_unmap(struct ib_device *ibdev, struct request *rq)
 	cmd->nents = 0;
 }
 
-/*
- * The completion of an unsignaled work request: only errors get here. The
- * request completes with its last work request, which is flushed after it.
+/**
+ * rmai_wr_error() - a work request failed: say so, and recover its memnode
+ * @wc: its completion
  */
-static void rmai_unsignaled_done(struct ib_cq *cq, struct ib_wc *wc)
+void rmai_wr_error(struct ib_wc *wc)
 {
 	struct rmai_queue *queue = wc->qp->qp_context;
 
@@ -133,25 +116,55 @@ static void rmai_unsignaled_done(struct ib_cq *cq, struct ib_wc *wc)
 	rmai_memnode_error(queue->mn);
 }
 
+/*
+ * The completion of an unsignaled work request: only errors get here. Its
+ * request completes with the last work request, which is flushed after it.
+ */
+static void rmai_unsignaled_done(struct ib_cq *cq, struct ib_wc *wc)
+{
+	rmai_wr_error(wc);
+}
+
 static struct ib_cqe rmai_unsignaled_cqe = { .done = rmai_unsignaled_done };
+
+/**
+ * rmai_cmd_failed() - a started request did not reach the memnode
+ * @cmd: its PDU, nothing mapped or registered
+ *
+ * It goes back to the queue, to wait for its memnode's recovery, up to
+ * RMAI_MAX_RETRIES times; then it fails.
+ */
+void rmai_cmd_failed(struct rmai_cmd *cmd)
+{
+	struct request *rq = blk_mq_rq_from_pdu(cmd);
+	struct rmai_dev *dev = rq->q->queuedata;
+
+	if (cmd->retries++ < RMAI_MAX_RETRIES) {
+		this_cpu_inc(dev->stats->requeues);
+		blk_mq_requeue_request(rq, true);
+		return;
+	}
+	cmd->status = BLK_STS_IOERR;
+	blk_mq_complete_request(rq);
+}
 
 static void rmai_rdma_done(struct ib_cq *cq, struct ib_wc *wc)
 {
 	struct rmai_cmd *cmd = container_of(wc->wr_cqe, struct rmai_cmd, cqe);
 	struct request *rq = blk_mq_rq_from_pdu(cmd);
+	struct rmai_dev *dev = rq->q->queuedata;
 
 	/* Unmap here: the queue's teardown waits for this handler, not for ->complete. */
-	rmai_unmap(cq->device, rq);
-	this_cpu_inc(cmd->queue->mn->dev->stats->finished);
+	rmai_cmd_unmap(cq->device, rq);
+	this_cpu_inc(dev->stats->finished);
+	if (cmd->registered) {
+		rmai_write_end(dev, &cmd->range);
+		cmd->registered = false;
+	}
 	if (unlikely(wc->status != IB_WC_SUCCESS)) {
-		rmai_unsignaled_done(cq, wc);
-		/* A retry reaches the memnode again once it is back. */
-		if (cmd->retries++ < RMAI_MAX_RETRIES) {
-			this_cpu_inc(cmd->queue->mn->dev->stats->requeues);
-			blk_mq_requeue_request(rq, true);
-			return;
-		}
-		cmd->status = BLK_STS_IOERR;
+		rmai_wr_error(wc);
+		rmai_cmd_failed(cmd);	/* a retry reaches the memnode once it is back */
+		return;
 	}
 	blk_mq_complete_request(rq);
 }
@@ -201,80 +214,177 @@ static int rmai_map_zeroes(struct rmai_queue *queue, struct request *rq,
 	return nr;
 }
 
-/* Chain @nr_sge SGEs into RDMA work requests over one run of remote memory. */
-static void rmai_build_wrs(struct rmai_cmd *cmd, enum ib_wr_opcode opcode,
-			   int nr_sge, u64 remote_addr, u32 rkey)
+/**
+ * rmai_build_wrs() - chain SGEs into RDMA work requests over one remote run
+ * @wrs: room for DIV_ROUND_UP(@nr_sge, @max_sge) work requests
+ * @sges: the local side
+ * @nr_sge: entries in @sges
+ * @max_sge: SGEs per work request
+ * @opcode: IB_WR_RDMA_READ or IB_WR_RDMA_WRITE
+ * @remote_addr: where the run starts on the memnode
+ * @rkey: its remote key
+ * @cqe: completion of the last work request, the only signaled one
+ *
+ * Return: the last work request, whose next is NULL.
+ */
+struct ib_rdma_wr *rmai_build_wrs(struct ib_rdma_wr *wrs, struct ib_sge *sges,
+				  int nr_sge, unsigned int max_sge,
+				  enum ib_wr_opcode opcode, u64 remote_addr,
+				  u32 rkey, struct ib_cqe *cqe)
 {
-	unsigned int max_sge = cmd->queue->max_sge;
-	struct ib_rdma_wr *wr = cmd->wrs;
+	struct ib_rdma_wr *wr = wrs;
 	int i, s, n;
 
-	for (s = 0; s < nr_sge; s += n, wr++) {
+	for (s = 0; ; s += n, wr++) {
 		n = min_t(int, nr_sge - s, max_sge);
 		wr->wr.opcode = opcode;
-		wr->wr.sg_list = &cmd->sges[s];
+		wr->wr.sg_list = &sges[s];
 		wr->wr.num_sge = n;
 		wr->remote_addr = remote_addr;
 		wr->rkey = rkey;
+		if (s + n == nr_sge)
+			break;
 		for (i = s; i < s + n; i++)
-			remote_addr += cmd->sges[i].length;
-		if (s + n < nr_sge) {
-			wr->wr.wr_cqe = &rmai_unsignaled_cqe;
-			wr->wr.send_flags = 0;
-			wr->wr.next = &wr[1].wr;
-		} else {
-			wr->wr.wr_cqe = &cmd->cqe;
-			wr->wr.send_flags = IB_SEND_SIGNALED;
-			wr->wr.next = NULL;
-		}
+			remote_addr += sges[i].length;
+		wr->wr.wr_cqe = &rmai_unsignaled_cqe;
+		wr->wr.send_flags = 0;
+		wr->wr.next = &wr[1].wr;
 	}
+	wr->wr.wr_cqe = cqe;
+	wr->wr.send_flags = IB_SEND_SIGNALED;
+	wr->wr.next = NULL;
+	return wr;
 }
 
-static blk_status_t rmai_post(struct rmai_queue *queue, struct request *rq,
-			      struct rmai_cmd *cmd, const struct rmai_slab *slab,
-			      u64 offset)
+/**
+ * rmai_cmd_prepare() - map a request and build its work requests
+ * @queue: the queue it goes on
+ * @rq: a started READ, WRITE or WRITE_ZEROES
+ * @remote_addr: where its data lives on the memnode
+ * @rkey: the remote key there
+ * @last: set to its last work request, to chain more behind it
+ *
+ * Return: 0, or -EIO when its pages cannot be mapped.
+ */
+int rmai_cmd_prepare(struct rmai_queue *queue, struct request *rq,
+		     u64 remote_addr, u32 rkey, struct ib_rdma_wr **last)
 {
+	struct rmai_cmd *cmd = blk_mq_rq_to_pdu(rq);
 	enum ib_wr_opcode opcode;
-	int nr_sge, ret;
+	int nr_sge;
 
+	cmd->queue = queue;
 	if (req_op(rq) == REQ_OP_WRITE_ZEROES) {
 		nr_sge = rmai_map_zeroes(queue, rq, cmd);
 		opcode = IB_WR_RDMA_WRITE;
 	} else {
 		nr_sge = rmai_map_pages(queue, rq, cmd);
-		if (unlikely(nr_sge < 0)) {
-			this_cpu_inc(queue->mn->dev->stats->errors);
-			return BLK_STS_IOERR;
-		}
+		if (unlikely(nr_sge < 0))
+			return nr_sge;
 		opcode = rq_data_dir(rq) == WRITE ? IB_WR_RDMA_WRITE : IB_WR_RDMA_READ;
 	}
-	cmd->queue = queue;
-	rmai_build_wrs(cmd, opcode, nr_sge, slab->addr + offset, slab->rkey);
-	cmd->start_ns = ktime_get_ns();
+	*last = rmai_build_wrs(cmd->wrs, cmd->sges, nr_sge, queue->max_sge, opcode,
+			       remote_addr, rkey, &cmd->cqe);
+	return 0;
+}
+
+/**
+ * rmai_cmd_post() - post a prepared request's work requests (and any chained
+ *	behind them)
+ * @queue: its queue
+ * @rq: the request
+ *
+ * On failure the QP is broken: its memnode goes to recovery; the caller
+ * unmaps and retries the request later.
+ *
+ * Return: 0 or a negative errno.
+ */
+int rmai_cmd_post(struct rmai_queue *queue, struct request *rq)
+{
+	struct rmai_cmd *cmd = blk_mq_rq_to_pdu(rq);
+	int ret;
+
 	this_cpu_inc(queue->mn->dev->stats->started);
 	ret = ib_post_send(queue->qp, &cmd->wrs[0].wr, NULL);
 	if (unlikely(ret)) {
-		/* The QP is broken: recover, and retry the request afterwards. */
 		this_cpu_inc(queue->mn->dev->stats->finished);
 		pr_err_ratelimited("memnode %pISpc queue %u: cannot post (%pe)\n",
 				   &queue->mn->addr, queue->qid, ERR_PTR(ret));
-		rmai_unmap(queue->cm_id->device, rq);
 		rmai_memnode_error(queue->mn);
-		return BLK_STS_RESOURCE;
 	}
-	return BLK_STS_OK;
+	return ret;
 }
 
-/* FLUSH and DISCARD end here: remote memory has no cache, and no map yet. */
-static blk_status_t rmai_end_now(struct rmai_dev *dev, struct request *rq)
+/* A request straight to the memnode: one chain of RDMA work requests. */
+static blk_status_t rmai_direct(struct rmai_dev *dev, struct rmai_queue *queue,
+				struct request *rq, const struct rmai_slab *slab,
+				u64 slab_off)
 {
 	struct rmai_cmd *cmd = blk_mq_rq_to_pdu(rq);
+	u64 pos = (u64)blk_rq_pos(rq) << SECTOR_SHIFT;
+	struct ib_rdma_wr *last;
 
-	blk_mq_start_request(rq);
-	cmd->start_ns = ktime_get_ns();
+	if (req_op(rq) == REQ_OP_READ) {
+		if (rmai_write_pending(dev, pos, blk_rq_bytes(rq)))
+			return BLK_STS_RESOURCE;
+	} else {
+		if (!rmai_write_begin(dev, &cmd->range, pos, blk_rq_bytes(rq), rq))
+			return BLK_STS_RESOURCE;
+		cmd->registered = true;
+	}
+	if (rmai_cmd_prepare(queue, rq, slab->addr + slab_off, slab->rkey, &last))
+		goto out_error;
+	if (rmai_cmd_post(queue, rq))
+		goto out_retry;
+	return BLK_STS_OK;
+
+out_retry:
+	rmai_cmd_unmap(queue->cm_id->device, rq);
+	if (cmd->registered)
+		rmai_write_end(dev, &cmd->range);
+	cmd->registered = false;
+	return BLK_STS_RESOURCE;
+out_error:
+	if (cmd->registered)
+		rmai_write_end(dev, &cmd->range);
+	cmd->registered = false;
+	this_cpu_inc(dev->stats->errors);
+	return BLK_STS_IOERR;
+}
+
+/* End a request served without RDMA (a cache hit, a staged write, ...). */
+static blk_status_t rmai_end_now(struct rmai_dev *dev, struct request *rq)
+{
 	rmai_account(dev, rq, BLK_STS_OK);
 	blk_mq_end_request(rq, BLK_STS_OK);
 	return BLK_STS_OK;
+}
+
+/* READ and WRITE: the cache or write-back when they take it, else direct. */
+static blk_status_t rmai_rw(struct rmai_dev *dev, struct rmai_queue *queue,
+			    struct request *rq, const struct rmai_slab *slab,
+			    u64 slab_off)
+{
+	enum rmai_route route = RMAI_DIRECT;
+
+	if (req_op(rq) == REQ_OP_READ) {
+		if (dev->cache.max_entries &&
+		    blk_rq_bytes(rq) < (1U << dev->vmr_shift) &&
+		    !((slab_off ^ (slab_off + blk_rq_bytes(rq) - 1)) >> dev->vmr_shift))
+			route = rmai_vmr_read(dev, queue, rq, slab, slab_off);
+	} else if (req_op(rq) == REQ_OP_WRITE) {
+		route = rmai_wb_write(dev, queue, rq, slab, slab_off);
+	}
+	switch (route) {
+	case RMAI_SERVED:
+		return rmai_end_now(dev, rq);
+	case RMAI_POSTED:
+		return BLK_STS_OK;
+	case RMAI_RETRY:
+		return BLK_STS_RESOURCE;
+	default:
+		return rmai_direct(dev, queue, rq, slab, slab_off);
+	}
 }
 
 static blk_status_t rmai_queue_rq(struct blk_mq_hw_ctx *hctx,
@@ -292,9 +402,16 @@ static blk_status_t rmai_queue_rq(struct blk_mq_hw_ctx *hctx,
 		cmd->retries = 0;
 	}
 	cmd->status = BLK_STS_OK;
+	cmd->start_ns = ktime_get_ns();
 	switch (req_op(rq)) {
 	case REQ_OP_FLUSH:
+		blk_mq_start_request(rq);
+		if (rmai_wb_flush(dev, rq) == RMAI_POSTED)
+			return BLK_STS_OK;
+		return rmai_end_now(dev, rq);
 	case REQ_OP_DISCARD:
+		blk_mq_start_request(rq);
+		rmai_cache_discard(dev, pos, blk_rq_bytes(rq));
 		return rmai_end_now(dev, rq);
 	case REQ_OP_READ:
 	case REQ_OP_WRITE:
@@ -318,8 +435,8 @@ static blk_status_t rmai_queue_rq(struct blk_mq_hw_ctx *hctx,
 		return ret;
 	}
 	blk_mq_start_request(rq);
-	return rmai_post(&slab->mn->queues[1 + hctx->queue_num], rq, cmd, slab,
-			 pos & ((1ULL << dev->slab_shift) - 1));
+	return rmai_rw(dev, &slab->mn->queues[1 + hctx->queue_num], rq, slab,
+		       pos & ((1ULL << dev->slab_shift) - 1));
 }
 
 /*
@@ -343,6 +460,7 @@ static int rmai_init_request(struct blk_mq_tag_set *set, struct request *rq,
 	struct rmai_cmd *cmd = blk_mq_rq_to_pdu(rq);
 
 	cmd->cqe.done = rmai_rdma_done;
+	INIT_LIST_HEAD(&cmd->wait);
 	cmd->sges = (struct ib_sge *)(cmd->sgl + RMAI_MAX_SEGMENTS);
 	cmd->wrs = (struct ib_rdma_wr *)(cmd->sges + RMAI_MAX_SEGMENTS);
 	sg_init_table(cmd->sgl, RMAI_MAX_SEGMENTS);
@@ -405,7 +523,7 @@ int rmai_blk_alloc(struct rmai_dev *dev)
 	if (ret)
 		return ret;
 
-	disk = rmai_alloc_disk(set, &lim, rmai_cfg.synchronous, dev);
+	disk = rmai_alloc_disk(set, &lim, rmai_cfg.synchronous, dev->wb.nr_slots, dev);
 	if (IS_ERR(disk)) {
 		ret = PTR_ERR(disk);
 		goto out_free_tag_set;

@@ -10,6 +10,7 @@
 
 #include <linux/blk-mq.h>
 #include <linux/blkdev.h>
+#include <linux/shrinker.h>
 
 #ifdef BLK_FEAT_SYNCHRONOUS
 /*
@@ -20,10 +21,12 @@
  */
 static inline struct gendisk *
 rmai_alloc_disk(struct blk_mq_tag_set *set, struct queue_limits *lim,
-		bool synchronous, void *queuedata)
+		bool synchronous, bool write_cache, void *queuedata)
 {
 	if (synchronous)
 		lim->features |= BLK_FEAT_SYNCHRONOUS;
+	if (write_cache)
+		lim->features |= BLK_FEAT_WRITE_CACHE;
 	return blk_mq_alloc_disk(set, lim, queuedata);
 }
 
@@ -40,7 +43,7 @@ rmai_alloc_disk(struct blk_mq_tag_set *set, struct queue_limits *lim,
  */
 static inline struct gendisk *
 rmai_alloc_disk(struct blk_mq_tag_set *set, struct queue_limits *lim,
-		bool synchronous, void *queuedata)
+		bool synchronous, bool write_cache, void *queuedata)
 {
 	struct gendisk *disk = blk_mq_alloc_disk(set, queuedata);
 	struct request_queue *q;
@@ -60,6 +63,7 @@ rmai_alloc_disk(struct blk_mq_tag_set *set, struct queue_limits *lim,
 	blk_queue_max_write_zeroes_sectors(q, 0);
 	blk_queue_flag_set(QUEUE_FLAG_NONROT, q);
 	blk_queue_flag_clear(QUEUE_FLAG_ADD_RANDOM, q);
+	blk_queue_write_cache(q, write_cache, false);
 	return disk;
 }
 
@@ -81,5 +85,76 @@ static inline int rmai_rw_page_decline(struct block_device *bdev,
 #define RMAI_FOPS_SYNCHRONOUS	.rw_page = rmai_rw_page_decline,
 
 #endif /* BLK_FEAT_SYNCHRONOUS */
+
+#ifdef SHRINKER_ALLOCATED
+/*
+ * v6.7, "mm: shrinker: add infrastructure for dynamically allocating shrinker":
+ * shrinkers are allocated by the core and carry a private pointer.
+ */
+static inline struct shrinker *
+rmai_shrinker_create(unsigned long (*count)(struct shrinker *, struct shrink_control *),
+		     unsigned long (*scan)(struct shrinker *, struct shrink_control *),
+		     void *data, const char *fmt, int id)
+{
+	struct shrinker *s = shrinker_alloc(0, fmt, id);
+
+	if (!s)
+		return NULL;
+	s->count_objects = count;
+	s->scan_objects = scan;
+	s->private_data = data;
+	shrinker_register(s);
+	return s;
+}
+
+static inline void rmai_shrinker_destroy(struct shrinker *s)
+{
+	shrinker_free(s);
+}
+
+static inline void *rmai_shrinker_data(struct shrinker *s)
+{
+	return s->private_data;
+}
+
+#else /* 6.1: the caller's struct shrinker, registered by name */
+
+struct rmai_shrinker {
+	struct shrinker shrinker;	/* registered with the core */
+	void *data;			/* the caller's */
+};
+
+static inline struct shrinker *
+rmai_shrinker_create(unsigned long (*count)(struct shrinker *, struct shrink_control *),
+		     unsigned long (*scan)(struct shrinker *, struct shrink_control *),
+		     void *data, const char *fmt, int id)
+{
+	struct rmai_shrinker *s = kzalloc(sizeof(*s), GFP_KERNEL);
+
+	if (!s)
+		return NULL;
+	s->shrinker.count_objects = count;
+	s->shrinker.scan_objects = scan;
+	s->shrinker.seeks = DEFAULT_SEEKS;
+	s->data = data;
+	if (register_shrinker(&s->shrinker, fmt, id)) {
+		kfree(s);
+		return NULL;
+	}
+	return &s->shrinker;
+}
+
+static inline void rmai_shrinker_destroy(struct shrinker *s)
+{
+	unregister_shrinker(s);
+	kfree(container_of(s, struct rmai_shrinker, shrinker));
+}
+
+static inline void *rmai_shrinker_data(struct shrinker *s)
+{
+	return container_of(s, struct rmai_shrinker, shrinker)->data;
+}
+
+#endif /* SHRINKER_ALLOCATED */
 
 #endif /* RMAI_COMPAT_H */

@@ -55,6 +55,18 @@ static bool synchronous = true;
 module_param(synchronous, bool, 0444);
 MODULE_PARM_DESC(synchronous, "Tell swap the device is synchronous (large-folio swap-in, no swap cache on reads; default Y)");
 
+static unsigned int vmr_kb = 256;
+module_param(vmr_kb, uint, 0444);
+MODULE_PARM_DESC(vmr_kb, "KiB a read miss fetches into the cache: a power of two, 64-2048 (default 256)");
+
+static unsigned int cache_mb = 64;
+module_param(cache_mb, uint, 0444);
+MODULE_PARM_DESC(cache_mb, "MiB of local VMR cache, preallocated; 0 disables it (default 64)");
+
+static unsigned int writeback_mb = 8;
+module_param(writeback_mb, uint, 0444);
+MODULE_PARM_DESC(writeback_mb, "MiB of staging for write-back of small writes, preallocated; 0 disables it (default 8)");
+
 struct rmai_config rmai_cfg;
 int rmai_major;
 struct workqueue_struct *rmai_wq;
@@ -155,9 +167,23 @@ static int rmai_parse_config(void)
 	      rmai_check_range("connect_timeout", connect_timeout, 1, 600) ?:
 	      rmai_check_range("io_timeout", io_timeout, 1, 3600) ?:
 	      rmai_check_range("reconnect_delay", reconnect_delay, 1, 30) ?:
-	      rmai_check_range("keepalive", keepalive, 0, 3600);
+	      rmai_check_range("keepalive", keepalive, 0, 3600) ?:
+	      rmai_check_range("vmr_kb", vmr_kb, RMAI_VMR_MIN_KB, RMAI_VMR_MAX_KB) ?:
+	      rmai_check_range("cache_mb", cache_mb, 0, 65536) ?:
+	      rmai_check_range("writeback_mb", writeback_mb, 0, 1024);
 	if (ret)
 		return ret;
+	if (!is_power_of_2(vmr_kb)) {
+		pr_err("vmr_kb=%u: must be a power of two\n", vmr_kb);
+		return -EINVAL;
+	}
+	if (cache_mb && (cache_mb << 10) < vmr_kb) {
+		pr_err("cache_mb=%u: smaller than one VMR (vmr_kb=%u)\n", cache_mb, vmr_kb);
+		return -EINVAL;
+	}
+	rmai_cfg.vmr_shift = ilog2(vmr_kb) + 10;
+	rmai_cfg.cache_mb = cache_mb;
+	rmai_cfg.writeback_mb = writeback_mb;
 	rmai_cfg.nr_queues = nr_queues ?: min(num_online_cpus(), RMAI_MAX_QUEUES);
 	rmai_cfg.queue_depth = queue_depth;
 	rmai_cfg.connect_timeout = connect_timeout * HZ;
@@ -200,33 +226,47 @@ static int rmai_dev_create(int id, struct rmai_dev **devp)
 	dev->id = id;
 	dev->size = rmai_cfg.size;
 	get_random_bytes(dev->client_id, sizeof(dev->client_id));
+	dev->vmr_shift = rmai_cfg.vmr_shift;
+	dev->vmr_pages = 1U << (dev->vmr_shift - PAGE_SHIFT);
 	dev->stats = alloc_percpu(struct rmai_stats);
 	if (!dev->stats) {
 		ret = -ENOMEM;
 		goto out_free_dev;
 	}
-	ret = rmai_memnodes_connect(dev);
+	ret = rmai_wb_init(dev);
 	if (ret)
 		goto out_free_stats;
-	ret = rmai_blk_alloc(dev);
+	ret = rmai_memnodes_connect(dev);
+	if (ret)
+		goto out_wb_exit;
+	/* Entries are sized from the queues' SGE limit: after the connect. */
+	ret = rmai_cache_init(dev);
 	if (ret)
 		goto out_disconnect;
+	ret = rmai_blk_alloc(dev);
+	if (ret)
+		goto out_cache_exit;
 	rmai_memnodes_go_live(dev);
 	ret = rmai_blk_add(dev);
 	if (ret)
 		goto out_stop_recovery;
-	pr_info("%s: %llu MiB on %u memnode(s) in %u slabs of %u MiB, %u queues of %u\n",
+	pr_info("%s: %llu MiB on %u memnode(s) in %u slabs of %u MiB, %u queues of %u; VMRs of %u KiB, cache %u MiB, write-back %u MiB\n",
 		dev->disk->disk_name, dev->size >> 20, dev->nr_memnodes,
 		dev->nr_slabs, 1U << (dev->slab_shift - 20), rmai_cfg.nr_queues,
-		rmai_cfg.queue_depth);
+		rmai_cfg.queue_depth, 1U << (dev->vmr_shift - 10), rmai_cfg.cache_mb,
+		rmai_cfg.writeback_mb);
 	*devp = dev;
 	return 0;
 
 out_stop_recovery:
 	rmai_memnodes_stop_recovery(dev);
 	rmai_blk_free(dev);
+out_cache_exit:
+	rmai_cache_exit(dev);
 out_disconnect:
 	rmai_memnodes_disconnect(dev);
+out_wb_exit:
+	rmai_wb_exit(dev);
 out_free_stats:
 	free_percpu(dev->stats);
 out_free_dev:
@@ -234,12 +274,22 @@ out_free_dev:
 	return ret;
 }
 
+/*
+ * The reverse of rmai_dev_create(), but for the cache: a VMR fetch may still
+ * be in flight after its request completed, so the cache goes only once the
+ * queues are drained.
+ */
 static void rmai_dev_destroy(struct rmai_dev *dev)
 {
 	rmai_blk_del(dev);
+	if (!rmai_wb_drain(dev, rmai_cfg.io_timeout))
+		pr_warn("%s: staged writes did not land in time; dropped\n",
+			dev->disk->disk_name);
 	rmai_memnodes_stop_recovery(dev);
 	rmai_blk_free(dev);
 	rmai_memnodes_disconnect(dev);
+	rmai_cache_exit(dev);
+	rmai_wb_exit(dev);
 	free_percpu(dev->stats);
 	kfree(dev);
 }

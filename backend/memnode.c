@@ -328,6 +328,7 @@ static void rmai_mn_reconnect_work(struct work_struct *work)
 		pr_err("memnode %pISpc: our lease is gone (the memnode restarted or its grace period ran out): its data is lost, I/O to it fails\n",
 		       &mn->addr);
 		rmai_mn_set_state(mn, RMAI_MN_RECONNECTING, RMAI_MN_DOWN);
+		rmai_wb_drop(mn);
 		rmai_blk_kick(mn->dev);
 		goto out_unlock;
 	}
@@ -348,6 +349,7 @@ static void rmai_mn_reconnect_work(struct work_struct *work)
 		mn->nr_slabs);
 	if (rmai_cfg.keepalive)
 		queue_delayed_work(rmai_wq, &mn->keepalive_work, rmai_cfg.keepalive);
+	rmai_wb_resume(mn);
 	rmai_blk_kick(mn->dev);
 out_unlock:
 	mutex_unlock(&mn->setup_lock);
@@ -396,6 +398,7 @@ static int rmai_mn_init(struct rmai_dev *dev, unsigned int idx)
 	init_completion(&mn->ctrl.send_done);
 	init_completion(&mn->ctrl.recv_done);
 	spin_lock_init(&mn->state_lock);
+	INIT_LIST_HEAD(&mn->wb_retry);
 	mutex_init(&mn->setup_lock);
 	INIT_WORK(&mn->err_work, rmai_mn_err_work);
 	INIT_DELAYED_WORK(&mn->reconnect_work, rmai_mn_reconnect_work);
@@ -499,8 +502,9 @@ void rmai_memnodes_go_live(struct rmai_dev *dev)
  * @dev: the device, its disk deleted
  *
  * Every memnode goes DOWN, so nothing starts recovery any more, then the
- * recovery, reconnect and keepalive work items are cancelled. Queues stay
- * as they are (up, or down after a failure) for rmai_memnodes_disconnect().
+ * recovery, reconnect and keepalive work items are cancelled, and staged
+ * writes still waiting for a reconnect are dropped. Queues stay as they are
+ * (up, or down after a failure) for rmai_memnodes_disconnect().
  */
 void rmai_memnodes_stop_recovery(struct rmai_dev *dev)
 {
@@ -513,6 +517,7 @@ void rmai_memnodes_stop_recovery(struct rmai_dev *dev)
 		cancel_work_sync(&mn->err_work);
 		cancel_delayed_work_sync(&mn->reconnect_work);
 		cancel_delayed_work_sync(&mn->keepalive_work);
+		rmai_wb_drop(mn);
 	}
 }
 

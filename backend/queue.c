@@ -34,10 +34,15 @@
 unsigned int rmai_queue_send_wrs(const struct rmai_queue *queue)
 {
 	const struct rmai_dev *dev = queue->mn->dev;
+	unsigned int wb_slots = min(rmai_cfg.writeback_mb << (20 - PAGE_SHIFT),
+				    RMAI_WB_MAX_SLOTS);
 
 	if (!queue->qid)
 		return RMAI_CTRL_SEND_WRS + RMAI_DRAIN_WRS;
-	return rmai_cfg.queue_depth * dev->wrs_per_cmd + RMAI_DRAIN_WRS;
+	/* A request may chain a VMR fetch; staged writes outlive requests. */
+	return rmai_cfg.queue_depth * (dev->wrs_per_cmd + dev->wrs_per_vmr) +
+	       wb_slots * DIV_ROUND_UP(RMAI_WB_MAX_PAGES, dev->max_sge) +
+	       RMAI_DRAIN_WRS;
 }
 
 static unsigned int rmai_queue_recv_wrs(const struct rmai_queue *queue)
@@ -77,6 +82,8 @@ static int rmai_queue_pick_sge(struct rmai_queue *queue)
 	if (!dev->max_sge) {
 		dev->max_sge = min(max_sge, RMAI_MAX_SGE);
 		dev->wrs_per_cmd = DIV_ROUND_UP(RMAI_MAX_SEGMENTS, dev->max_sge);
+		if (rmai_cfg.cache_mb)
+			dev->wrs_per_vmr = DIV_ROUND_UP(dev->vmr_pages, dev->max_sge);
 	}
 	if (max_sge < dev->max_sge) {
 		queue->cm_reason = "RDMA device allows fewer SGEs than the other queues";

@@ -9,12 +9,15 @@
  *   queue.c      one rdma_cm connection: QP, CQ, connect and teardown
  *   ctrl.c       the control protocol on queue 0 (rmai_proto.h)
  *   blk.c        the blk-mq device: requests to RDMA READ/WRITE and back
+ *   vmr.c        the VMR cache (prefetch on a read miss) and write ordering
+ *   writeback.c  small writes staged and completed before they land
  *   sysfs.c      /sys/block/rmaiN/rmai/: statistics and memnode states
  */
 #ifndef RMAI_H
 #define RMAI_H
 
 #include <linux/blk-mq.h>
+#include <linux/interval_tree.h>
 #include <linux/mutex.h>
 #include <linux/socket.h>
 #include <linux/workqueue.h>
@@ -30,6 +33,11 @@
 #define RMAI_CTRL_TIMEOUT_MS	5000	/* a control reply must arrive by then */
 #define RMAI_MAX_RETRIES	5	/* requeues of a request after a QP error */
 #define RMAI_LAT_BUCKETS	24	/* latency histogram: < 1 us .. >= 2^22 us */
+#define RMAI_VMR_MIN_KB		64	/* vmr_kb range */
+#define RMAI_VMR_MAX_KB		2048
+#define RMAI_VMR_MAX_PAGES	(RMAI_VMR_MAX_KB * SZ_1K / PAGE_SIZE)
+#define RMAI_WB_MAX_PAGES	16	/* writes staged for write-back: <= 64 KiB */
+#define RMAI_WB_MAX_SLOTS	256	/* staged writes in flight, at most */
 
 /**
  * struct rmai_config - module parameters, checked once at load
@@ -45,6 +53,9 @@
  * @reconnect_max: jiffies, the longest wait between attempts
  * @keepalive: jiffies between keepalives on an idle memnode; 0 disables
  * @synchronous: expose BLK_FEAT_SYNCHRONOUS so swap waits inline per folio
+ * @vmr_shift: log2 of the VMR size in bytes
+ * @cache_mb: MiB of VMR cache; 0 disables it
+ * @writeback_mb: MiB of staging pages for write-back; 0 disables it
  */
 struct rmai_config {
 	unsigned int nr_memnodes;
@@ -58,6 +69,9 @@ struct rmai_config {
 	unsigned long reconnect_max;
 	unsigned long keepalive;
 	bool synchronous;
+	unsigned int vmr_shift;
+	unsigned int cache_mb;
+	unsigned int writeback_mb;
 };
 
 extern struct rmai_config rmai_cfg;
@@ -133,6 +147,8 @@ struct rmai_ctrl {
  * @keepalive_work: periodic KEEPALIVE while connected
  * @attempt: reconnect attempts since it went down
  * @reconnects: successful reconnects since load
+ * @wb_retry: staged writes that failed on it, posted again after the
+ *	reconnect (under rmai_dev.wb.lock)
  */
 struct rmai_memnode {
 	struct rmai_dev *dev;
@@ -154,6 +170,7 @@ struct rmai_memnode {
 	struct delayed_work keepalive_work;
 	unsigned int attempt;
 	unsigned int reconnects;
+	struct list_head wb_retry;
 };
 
 /* Where one slab of the device lives. */
@@ -163,6 +180,114 @@ struct rmai_slab {
 	u32 rkey;			/* remote key, valid on mn's queues */
 	u32 index;			/* the memnode's number for it */
 	bool leased;			/* held, to be released at teardown */
+};
+
+/**
+ * struct rmai_cmd - per-request state, the blk-mq PDU
+ * @cqe: completion of the last (signaled) work request
+ * @queue: the queue the request was posted on
+ * @wait: in a VMR's waiters (a read) or the flush waiters (a FLUSH)
+ * @range: its pages in the write registry (a direct write)
+ * @registered: @range is in the registry
+ * @nents: DMA-mapped scatterlist entries; 0 when nothing is mapped
+ * @retries: requeues after a failed work request
+ * @status: the request's result
+ * @start_ns: when it was started, for the latency histogram
+ * @wrs: [rmai_dev.wrs_per_cmd] work requests
+ * @sges: [RMAI_MAX_SEGMENTS] their SGEs
+ * @sgl: [RMAI_MAX_SEGMENTS] the request's pages
+ */
+struct rmai_cmd {
+	struct ib_cqe cqe;
+	struct rmai_queue *queue;
+	struct list_head wait;
+	struct interval_tree_node range;
+	bool registered;
+	int nents;
+	u8 retries;
+	blk_status_t status;
+	u64 start_ns;
+	struct ib_rdma_wr *wrs;
+	struct ib_sge *sges;
+	struct scatterlist sgl[];
+};
+
+/* Where a request goes, as the cache and write-back decide. */
+enum rmai_route {
+	RMAI_SERVED,	/* done locally: end the request now */
+	RMAI_POSTED,	/* under way: it completes later */
+	RMAI_RETRY,	/* a write to its pages is in flight: try again */
+	RMAI_DIRECT,	/* straight to the memnode, by RDMA */
+};
+
+enum rmai_vmr_state {
+	RMAI_VMR_FREE,		/* on the free list */
+	RMAI_VMR_FETCHING,	/* hashed, its READ in flight */
+	RMAI_VMR_VALID,		/* hashed, on the LRU, equal to remote memory */
+	RMAI_VMR_ORPHAN,	/* unhashed by a write; freed when its READ lands */
+};
+
+/* A cache entry: one VMR's data. */
+struct rmai_vmr {
+	struct hlist_node node;		/* in the cache hash, while hashed */
+	struct list_head lru;		/* LRU (VALID) or free list (FREE) */
+	struct rmai_dev *dev;		/* owner */
+	u64 index;			/* VMR number on the device */
+	enum rmai_vmr_state state;	/* under rmai_cache.lock */
+	struct list_head waiters;	/* reads served when the fetch lands */
+	struct rmai_queue *queue;	/* the fetch runs there */
+	struct ib_cqe cqe;		/* completion of the fetch */
+	DECLARE_BITMAP(used, RMAI_VMR_MAX_PAGES); /* pages read from it */
+	struct scatterlist *sgl;	/* [vmr_pages] its pages */
+	struct ib_sge *sges;		/* [vmr_pages] */
+	struct ib_rdma_wr *wrs;		/* [wrs_per_vmr] */
+	struct page *pages[];		/* [vmr_pages] */
+};
+
+/* The VMR cache and the registry of writes in flight (vmr.c). */
+struct rmai_cache {
+	spinlock_t lock;		/* everything below */
+	struct hlist_head *hash;	/* [1 << hash_bits] hashed entries */
+	unsigned int hash_bits;		/* log2 of the buckets */
+	struct list_head lru;		/* VALID entries, most recent first */
+	struct list_head free;		/* FREE entries */
+	unsigned int nr_entries;	/* allocated entries */
+	unsigned int max_entries;	/* cache_mb worth of them */
+	struct rb_root_cached writes;	/* writes in flight, by page */
+	int credit;			/* prefetch pays while >= 0, in pages */
+	unsigned int probe;		/* misses without credit, counted */
+	struct work_struct grow_work;	/* allocates entries back */
+	struct shrinker *shrinker;	/* frees entries under pressure */
+};
+
+/* A staged write (writeback.c). */
+struct rmai_wb_slot {
+	struct interval_tree_node range; /* its pages, in the write registry */
+	struct list_head list;		/* free list, or a memnode's retry list */
+	struct rmai_dev *dev;		/* owner */
+	struct rmai_queue *queue;	/* posted there */
+	const struct rmai_slab *slab;	/* where it goes */
+	u64 slab_off;			/* ... at this offset */
+	struct ib_cqe cqe;		/* completion of its WRITE */
+	unsigned int nr_pages;		/* pages in use */
+	struct page *pages[RMAI_WB_MAX_PAGES]; /* the staged data */
+	struct scatterlist sgl[RMAI_WB_MAX_PAGES]; /* @pages, DMA-mapped */
+	struct ib_sge sges[RMAI_WB_MAX_PAGES]; /* SGEs of @sgl */
+	struct ib_rdma_wr wrs[RMAI_WB_MAX_PAGES]; /* the WRITE, chained */
+};
+
+/* The write-back pool (writeback.c). */
+struct rmai_wb {
+	spinlock_t lock;		/* free slots and pages, flushes, retry lists */
+	struct rmai_wb_slot *slots;	/* [nr_slots] */
+	unsigned int nr_slots;		/* 0: write-back off */
+	struct list_head free_slots;	/* slots not in use */
+	struct page **free_pages;	/* a stack of free staging pages */
+	unsigned int nr_free_pages;	/* entries in @free_pages */
+	atomic_t in_flight;		/* slots in use */
+	bool flushing;			/* a FLUSH waits: stage nothing new */
+	struct list_head flushes;	/* FLUSH requests waiting */
+	wait_queue_head_t idle;		/* woken when @in_flight drops */
 };
 
 /* I/O classes counted in the statistics. */
@@ -184,6 +309,13 @@ struct rmai_stats {
 	u64 started;			/* requests posted to a QP */
 	u64 finished;			/* posted requests completed */
 	u64 lat[2][RMAI_LAT_BUCKETS];	/* READ/WRITE: completions by log2 us */
+	u64 cache_hits;			/* reads served by a cached VMR */
+	u64 cache_misses;		/* reads whose VMR was not cached */
+	u64 prefetch_used;		/* bytes of evicted VMRs that were read */
+	u64 prefetch_wasted;		/* bytes of evicted VMRs never read */
+	u64 evictions;			/* VMRs evicted for another */
+	u64 shrunk;			/* bytes the shrinker freed */
+	u64 staged;			/* writes completed by write-back */
 };
 
 /**
@@ -201,6 +333,11 @@ struct rmai_stats {
  * @slabs: [@nr_slabs]; slab i lives on memnode i % @nr_memnodes
  * @max_sge: SGEs per work request, the same on every queue
  * @wrs_per_cmd: work requests one request needs at most
+ * @vmr_shift: log2 of the VMR size
+ * @vmr_pages: pages in a VMR
+ * @wrs_per_vmr: work requests a VMR fetch needs
+ * @cache: the VMR cache and the write registry
+ * @wb: the write-back pool
  * @stats: per-CPU counters
  * @deleting: set once removal started: no more recovery
  */
@@ -218,6 +355,11 @@ struct rmai_dev {
 	struct rmai_slab *slabs;
 	unsigned int max_sge;
 	unsigned int wrs_per_cmd;
+	unsigned int vmr_shift;
+	unsigned int vmr_pages;
+	unsigned int wrs_per_vmr;
+	struct rmai_cache cache;
+	struct rmai_wb wb;
 	struct rmai_stats __percpu *stats;
 	bool deleting;
 };
@@ -251,11 +393,44 @@ void rmai_memnodes_remove_ibdev(struct rmai_dev *dev, struct ib_device *ibdev);
 const char *rmai_mn_state_name(int state);
 
 /* blk.c */
+struct ib_rdma_wr *rmai_build_wrs(struct ib_rdma_wr *wrs, struct ib_sge *sges,
+				  int nr_sge, unsigned int max_sge,
+				  enum ib_wr_opcode opcode, u64 remote_addr,
+				  u32 rkey, struct ib_cqe *cqe);
+int rmai_cmd_prepare(struct rmai_queue *queue, struct request *rq,
+		     u64 remote_addr, u32 rkey, struct ib_rdma_wr **last);
+int rmai_cmd_post(struct rmai_queue *queue, struct request *rq);
+void rmai_cmd_unmap(struct ib_device *ibdev, struct request *rq);
+void rmai_cmd_failed(struct rmai_cmd *cmd);
+void rmai_wr_error(struct ib_wc *wc);
 int rmai_blk_alloc(struct rmai_dev *dev);
 int rmai_blk_add(struct rmai_dev *dev);
 void rmai_blk_del(struct rmai_dev *dev);
 void rmai_blk_free(struct rmai_dev *dev);
 void rmai_blk_kick(struct rmai_dev *dev);
+
+/* vmr.c */
+int rmai_cache_init(struct rmai_dev *dev);
+void rmai_cache_exit(struct rmai_dev *dev);
+bool rmai_write_begin(struct rmai_dev *dev, struct interval_tree_node *range,
+		      u64 pos, u64 len, struct request *rq);
+void rmai_write_end(struct rmai_dev *dev, struct interval_tree_node *range);
+bool rmai_write_pending(struct rmai_dev *dev, u64 pos, u64 len);
+void rmai_cache_discard(struct rmai_dev *dev, u64 pos, u64 len);
+enum rmai_route rmai_vmr_read(struct rmai_dev *dev, struct rmai_queue *queue,
+			      struct request *rq, const struct rmai_slab *slab,
+			      u64 slab_off);
+
+/* writeback.c */
+int rmai_wb_init(struct rmai_dev *dev);
+void rmai_wb_exit(struct rmai_dev *dev);
+enum rmai_route rmai_wb_write(struct rmai_dev *dev, struct rmai_queue *queue,
+			      struct request *rq, const struct rmai_slab *slab,
+			      u64 slab_off);
+enum rmai_route rmai_wb_flush(struct rmai_dev *dev, struct request *rq);
+void rmai_wb_resume(struct rmai_memnode *mn);
+void rmai_wb_drop(struct rmai_memnode *mn);
+bool rmai_wb_drain(struct rmai_dev *dev, unsigned long timeout);
 
 /* sysfs.c */
 extern const struct attribute_group *rmai_disk_groups[];

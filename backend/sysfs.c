@@ -8,6 +8,9 @@
  *               write_bytes errors requeues in_flight
  *   memnodes    one line per memnode: index address state slabs reconnects
  *   latency_us  one line per bucket: upper_bound_us reads writes
+ *   cache_stat  hits misses evictions prefetch_used_bytes
+ *               prefetch_wasted_bytes shrunk_bytes cache_bytes
+ *               cache_max_bytes staged_writes
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -39,6 +42,13 @@ static void rmai_stats_sum(struct rmai_dev *dev, struct rmai_stats *sum)
 		sum->requeues += READ_ONCE(st->requeues);
 		sum->started += READ_ONCE(st->started);
 		sum->finished += READ_ONCE(st->finished);
+		sum->cache_hits += READ_ONCE(st->cache_hits);
+		sum->cache_misses += READ_ONCE(st->cache_misses);
+		sum->prefetch_used += READ_ONCE(st->prefetch_used);
+		sum->prefetch_wasted += READ_ONCE(st->prefetch_wasted);
+		sum->evictions += READ_ONCE(st->evictions);
+		sum->shrunk += READ_ONCE(st->shrunk);
+		sum->staged += READ_ONCE(st->staged);
 		for (b = 0; b < RMAI_LAT_BUCKETS; b++) {
 			sum->lat[0][b] += READ_ONCE(st->lat[RMAI_IO_READ][b]);
 			sum->lat[1][b] += READ_ONCE(st->lat[RMAI_IO_WRITE][b]);
@@ -103,10 +113,33 @@ static ssize_t latency_us_show(struct device *d, struct device_attribute *attr,
 }
 static DEVICE_ATTR_RO(latency_us);
 
+static ssize_t cache_stat_show(struct device *d, struct device_attribute *attr,
+			       char *buf)
+{
+	struct rmai_dev *dev = rmai_dev_of(d);
+	u64 vmr = 1ULL << dev->vmr_shift;
+	struct rmai_stats *sum;
+	ssize_t len;
+
+	sum = kmalloc(sizeof(*sum), GFP_KERNEL);
+	if (!sum)
+		return -ENOMEM;
+	rmai_stats_sum(dev, sum);
+	len = sysfs_emit(buf, "%8llu %8llu %8llu %12llu %12llu %12llu %12llu %12llu %8llu\n",
+			 sum->cache_hits, sum->cache_misses, sum->evictions,
+			 sum->prefetch_used, sum->prefetch_wasted, sum->shrunk,
+			 READ_ONCE(dev->cache.nr_entries) * vmr,
+			 dev->cache.max_entries * vmr, sum->staged);
+	kfree(sum);
+	return len;
+}
+static DEVICE_ATTR_RO(cache_stat);
+
 static struct attribute *rmai_attrs[] = {
 	&dev_attr_io_stat.attr,
 	&dev_attr_memnodes.attr,
 	&dev_attr_latency_us.attr,
+	&dev_attr_cache_stat.attr,
 	NULL,
 };
 

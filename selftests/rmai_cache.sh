@@ -1,0 +1,139 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The VMR cache and write-back of rmai.ko: concurrent reads, writes and
+# discards on overlapping VMRs return what was written (blk_stress, every
+# byte checked) with the cache and write-back on or off and any vmr_kb; the
+# same work leaves the same bytes in every configuration; sequential reads
+# are served by prefetch; the cache stays within cache_mb, and its shrinker
+# gives memory back.
+
+# shellcheck source=selftests/test_common.sh
+. "$(dirname "$0")/test_common.sh"
+
+require_vm
+require_root
+
+PORT=7485
+DEV=/dev/rmai0
+CACHE_STAT=/sys/block/rmai0/rmai/cache_stat
+
+load() {
+	rmai_load memnodes="$MN_ADDR:$PORT" size=64M "$@" || fail "insmod $*"
+}
+
+# cache_stat FIELD: one column of cache_stat, by name.
+cache_stat() {
+	local names=(hits misses evictions prefetch_used prefetch_wasted shrunk
+		     cache_bytes cache_max_bytes staged) i
+	for i in "${!names[@]}"; do
+		[ "${names[$i]}" = "$1" ] || continue
+		awk -v c=$((i + 1)) '{ print $c }' "$CACHE_STAT"
+		return
+	done
+	return 1
+}
+
+# stress PARAM...: blk_stress on a device loaded with PARAM.
+stress() {
+	local rc
+	load "$@" || return 1
+	"$RMAI_BUILD/blk_stress" "$DEV" --mib 16 --threads 4 --seconds 8 --seed 7
+	rc=$?
+	cat "$CACHE_STAT"
+	rmai_unload || fail "rmmod" || return 1
+	[ "$rc" = 0 ] || fail "blk_stress exited $rc"
+}
+
+# The checker notices a block written behind its back.
+checker_catches_bad_data() {
+	local out rc
+	load || return 1
+	out=$("$RMAI_BUILD/blk_stress" "$DEV" --mib 4 --threads 2 --seconds 2 --sabotage 2>&1)
+	rc=$?
+	rmai_unload
+	echo "$out" | tail -n 2
+	[ "$rc" = 1 ] || fail "blk_stress --sabotage exited $rc"
+}
+
+# One seeded thread leaves the same bytes whatever the configuration.
+same_result_in_every_config() {
+	local args sum first=""
+	for args in "" "vmr_kb=64" "vmr_kb=2048" "cache_mb=0" "writeback_mb=0" \
+		    "cache_mb=0 writeback_mb=0"; do
+		# shellcheck disable=SC2086 # the words of $args are parameters
+		load $args || return 1
+		"$RMAI_BUILD/blk_stress" "$DEV" --mib 8 --threads 1 --ops 3000 --seed 3 ||
+			fail "blk_stress with '$args'" || return 1
+		sum=$(head -c 8M "$DEV" | sha256sum | cut -c1-16)
+		rmai_unload || return 1
+		echo "'$args': $sum"
+		first=${first:-$sum}
+		[ "$sum" = "$first" ] || fail "content differs with '$args'" || return 1
+	done
+}
+
+# 4 KiB reads in order: one miss per VMR, every other read a hit.
+sequential_prefetch() {
+	local hits misses
+	load vmr_kb=256 || return 1
+	pat write "$DEV" 0 16M 5 --direct &&
+	pat verify "$DEV" 0 16M 5 --direct --bs 4K || return 1
+	hits=$(cache_stat hits) misses=$(cache_stat misses)
+	cat "$CACHE_STAT"
+	rmai_unload
+	if [ "$misses" -gt 64 ] || [ "$hits" -lt $((4096 - 64)) ]; then
+		fail "$hits hits and $misses misses for 4096 reads of 64 VMRs"
+	fi
+}
+
+# Reads over four times cache_mb: the cache fills to its bound, never past
+# it; the shrinker empties it, and it grows back.
+bound_and_shrinker() {
+	local max i now shrunk
+	load cache_mb=4 vmr_kb=64 || return 1
+	max=$(cache_stat cache_max_bytes)
+	[ "$max" = $((4 << 20)) ] || fail "cache_max_bytes $max" || return 1
+	pat write "$DEV" 0 16M 6 --direct || return 1
+	for i in 0 4 8 12; do
+		pat verify "$DEV" "${i}M" 4M 6 --direct --bs 4K || return 1
+		now=$(cache_stat cache_bytes)
+		[ "$now" -le "$max" ] || fail "cache holds $now > $max bytes" || return 1
+	done
+	[ "$(cache_stat evictions)" -gt 0 ] || fail "nothing evicted" || return 1
+	echo 2 >/proc/sys/vm/drop_caches	# shrink_slab(): every shrinker
+	shrunk=$(cache_stat shrunk)
+	now=$(cache_stat cache_bytes)
+	echo "after drop_caches: $now bytes cached, $shrunk shrunk"
+	if [ "$shrunk" = 0 ] || [ "$now" -ge "$max" ]; then
+		fail "the shrinker freed nothing"
+		return 1
+	fi
+	pat verify "$DEV" 0 4M 6 --direct --bs 4K || return 1
+	sleep 1
+	[ "$(cache_stat cache_bytes)" -gt "$now" ] || fail "the cache did not grow back" || return 1
+	rmai_unload
+}
+
+cleanup() {
+	rmmod rmai 2>/dev/null
+	memnode_stop "$PORT"
+}
+
+[ -f "$RMAI_KO" ] || { echo "SKIP: $RMAI_KO not built"; exit "$ksft_skip"; }
+ktap_print_header
+ktap_set_plan 11
+trap cleanup EXIT
+memnode_start "$PORT" 128M || exit "$ksft_fail"
+ktap_test stress_defaults stress
+ktap_test stress_vmr_64k stress vmr_kb=64
+ktap_test stress_vmr_2m stress vmr_kb=2048
+ktap_test stress_no_cache stress cache_mb=0
+ktap_test stress_no_writeback stress writeback_mb=0
+ktap_test stress_neither stress cache_mb=0 writeback_mb=0
+ktap_test checker_catches_bad_data checker_catches_bad_data
+ktap_test same_result_in_every_config same_result_in_every_config
+ktap_test sequential_prefetch sequential_prefetch
+ktap_test bound_and_shrinker bound_and_shrinker
+ktap_test log_is_clean bash -c '! dmesg | grep -E "rmai.*(BUG|WARNING)"'
+ktap_finished
