@@ -56,7 +56,7 @@ disconnect_resume() {
 		fail "memnode disconnect" || return 1
 	wait "$bg"
 	rc=$?
-	cat "$MNSTATE"
+	cat "$MNSTATE" /sys/block/rmai0/rmai/io_stat
 	[ "$rc" = 0 ] || fail "I/O across the reconnect failed" || return 1
 	pat verify "$DEV" 8M 24M 1 --direct || return 1
 	wait_state connected 30 || return 1
