@@ -3,13 +3,13 @@
 #
 # rmai-moe, the MoE decode workload, on swap. A small model (8 experts of
 # 8 MiB, fp16) decodes in a cgroup whose memory.max holds half of it, with
-# zram as the swap device: every expert pass must find its weights intact,
+# zram as the swap device, then with /dev/rmai0 on a memnode (4 KiB folios
+# and mTHP 64 KiB): every expert pass must find its weights intact,
 # the output digest must equal that of a run without a memory limit, and
 # experts must really have come back from swap. The checker must catch one
 # flipped weight byte; a replayed router trace and a weights file must work.
 #
-# moe_on_swapdev DEV is the backend-neutral part: another backend (rmai:
-# /dev/rmai0 once its memnode is up) sets its device up and calls it.
+# moe_on_swapdev DEV is the backend-neutral part each backend calls.
 
 # shellcheck source=selftests/test_common.sh
 . "$(dirname "$0")/test_common.sh"
@@ -21,7 +21,7 @@ MOE=$RMAI_BUILD/rmai-moe
 MOE_ARGS=(--experts 8 --expert-mib 8 --dtype fp16 --tokens 32 --seed 3)
 MOE_MAX=32M				# half of the 64 MiB of experts
 MOE_TMP=$(mktemp -d /tmp/moe_swap.XXXXXX)
-trap 'rm -rf "$MOE_TMP"' EXIT
+trap 'rm -rf "$MOE_TMP"; rmmod rmai 2>/dev/null; memnode_stop "$MN_PORT"' EXIT
 
 # gt0 NUMBER: true when NUMBER (maybe with decimals) is above zero.
 gt0() { awk -v v="$1" 'BEGIN { exit !(v > 0) }'; }
@@ -108,6 +108,35 @@ moe_weights_file() {
 	[ $? = 2 ] || fail "a short weights file was not refused"
 }
 
+MN_PORT=7486
+THP=/sys/kernel/mm/transparent_hugepage
+
+rmai_up() {
+	memnode_start "$MN_PORT" 160M >/dev/null &&
+		rmai_load memnodes="$MN_ADDR:$MN_PORT" size=128M
+}
+
+rmai_down() {
+	rmai_unload
+	memnode_stop "$MN_PORT"
+}
+
+# mthp SIZE_KB|off: anonymous mTHP of that size only, or 4 KiB folios.
+mthp() {
+	local d
+	for d in "$THP"/hugepages-*kB; do echo never 2>/dev/null >"$d/enabled"; done
+	[ "$1" = off ] || echo always >"$THP/hugepages-${1}kB/enabled"
+}
+
+moe_on_rmai_mthp64k() {
+	local rc
+	mthp 64
+	moe_on_swapdev /dev/rmai0
+	rc=$?
+	mthp off
+	return "$rc"
+}
+
 zram_up() {
 	modprobe zram num_devices=1 || return 1
 	echo 128M >/sys/block/zram0/disksize
@@ -120,7 +149,7 @@ zram_down() {
 
 [ -x "$MOE" ] || { echo "$MOE not built: make selftests"; exit "$ksft_fail"; }
 ktap_print_header
-ktap_set_plan 5
+ktap_set_plan 8
 ktap_test reference moe_reference
 ktap_test trace_replay moe_trace_replay
 ktap_test weights_file moe_weights_file
@@ -131,5 +160,15 @@ if zram_up; then
 else
 	ktap_result skip zram "no zram"
 	ktap_result skip zram_catches_corruption "no zram"
+fi
+if [ -f "$RMAI_KO" ] && rdma link show 2>/dev/null | grep -q rxe && rmai_up; then
+	ktap_test rmai moe_on_swapdev /dev/rmai0
+	ktap_test rmai_mthp64k moe_on_rmai_mthp64k
+	ktap_test rmai_catches_corruption moe_catches_corruption /dev/rmai0
+	rmai_down
+else
+	for t in rmai rmai_mthp64k rmai_catches_corruption; do
+		ktap_result skip "$t" "no rmai.ko or no RDMA device (run with scripts/vm --net)"
+	done
 fi
 ktap_finished
