@@ -402,6 +402,7 @@ static blk_status_t rmai_queue_rq(struct blk_mq_hw_ctx *hctx,
 		cmd->retries = 0;
 	}
 	cmd->status = BLK_STS_OK;
+	cmd->queue = NULL;
 	cmd->start_ns = ktime_get_ns();
 	switch (req_op(rq)) {
 	case REQ_OP_FLUSH:
@@ -441,13 +442,16 @@ static blk_status_t rmai_queue_rq(struct blk_mq_hw_ctx *hctx,
 
 /*
  * A request outlived the block layer's timeout: its memnode is not
- * answering. Recovery flushes the request (which requeues it, or fails it
- * once io_timeout has passed); until then, keep waiting.
+ * answering (a read waiting for a VMR fetch has the fetch's queue). Recovery
+ * flushes the request (which requeues it, or fails it once io_timeout has
+ * passed); until then, keep waiting.
  */
 static enum blk_eh_timer_return rmai_timeout(struct request *rq)
 {
 	struct rmai_cmd *cmd = blk_mq_rq_to_pdu(rq);
 
+	if (!cmd->queue)	/* a FLUSH waiting for staged writes */
+		return BLK_EH_RESET_TIMER;
 	pr_warn_ratelimited("memnode %pISpc queue %u: request timed out\n",
 			    &cmd->queue->mn->addr, cmd->queue->qid);
 	rmai_memnode_error(cmd->queue->mn);

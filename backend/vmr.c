@@ -407,7 +407,6 @@ static enum rmai_route rmai_vmr_fetch(struct rmai_dev *dev, struct rmai_queue *q
 	ret = rmai_cmd_prepare(queue, rq, slab->addr + slab_off, slab->rkey, &last);
 	if (ret)
 		goto out_drop;
-	e->queue = queue;
 	e->cqe.done = rmai_vmr_fetch_done;
 	ret = ib_dma_map_sg(ibdev, e->sgl, dev->vmr_pages, DMA_FROM_DEVICE);
 	if (ret <= 0) {
@@ -485,6 +484,7 @@ enum rmai_route rmai_vmr_read(struct rmai_dev *dev, struct rmai_queue *queue,
 		return RMAI_SERVED;
 	}
 	if (e) {			/* being fetched: wait for it */
+		cmd->queue = e->queue;
 		list_add_tail(&cmd->wait, &e->waiters);
 		spin_unlock_irqrestore(&c->lock, flags);
 		this_cpu_inc(dev->stats->cache_hits);
@@ -500,6 +500,7 @@ enum rmai_route rmai_vmr_read(struct rmai_dev *dev, struct rmai_queue *queue,
 		return RMAI_DIRECT;
 	}
 	e->index = vmr;
+	e->queue = queue;
 	e->state = RMAI_VMR_FETCHING;
 	bitmap_zero(e->used, dev->vmr_pages);
 	bitmap_set(e->used, (pos - vmr_pos) >> PAGE_SHIFT, blk_rq_bytes(rq) >> PAGE_SHIFT);

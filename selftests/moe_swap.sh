@@ -67,6 +67,9 @@ moe_on_swapdev() {
 	[ "$(kv majflt "$line")" -gt 0 ] || fail "no major faults: nothing came from swap" || return 1
 	gt0 "$(kv swapin_mib "$line")" || fail "pswpin did not move" || return 1
 	[ "$(kv loads "$line")" -gt 0 ] || fail "no expert was loaded back from swap" || return 1
+	if [ "$1" = /dev/rmai0 ]; then
+		gt0 "$(kv rmai_read_mib "$line")" || fail "rmai0 read nothing" || return 1
+	fi
 }
 
 # moe_catches_corruption DEV: one weight byte flipped after the checksums

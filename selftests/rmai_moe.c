@@ -51,10 +51,12 @@
  *   partial= load_p50_ms= load_p99_ms= load_max_ms= hot_p50_ms= majflt=
  *   minflt= swapin_mib= swapout_mib= unused_experts= bad_passes= bad_unused=
  *   first_bad_expert= first_bad_token= corrupt_expert= output_digest=
- *   digest_ok= verified=
+ *   digest_ok= verified= rmai_read_mib= rmai_write_mib=
  * Faults, swap traffic, times and passes cover the decode phase only (the
  * fill's swap-out is fill_swapout_mib); swap MiB come from /proc/vmstat
- * pswpin/pswpout, so they count the whole machine. Latencies are 0 when
+ * pswpin/pswpout, so they count the whole machine; rmai_read_mib and
+ * rmai_write_mib are what /dev/rmai0 itself moved in the decode loop (its
+ * /sys/block/rmai0/rmai/io_stat), - without it. Latencies are 0 when
  * there were no such passes; digest_ok is - without --expect-digest.
  * Exit status: 0 when verified, 1 when a weight or the output came back
  * wrong, 2 on bad usage or a system error.
@@ -64,6 +66,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,6 +162,7 @@ struct results {
 	double decode_s;		/* the decode loop */
 	long majflt, minflt;		/* faults in the decode loop */
 	uint64_t swapin, swapout;	/* pages swapped in the decode loop */
+	int64_t rmai_read, rmai_write;	/* bytes /dev/rmai0 moved then, or -1 */
 	struct pass *passes;		/* [tokens][topk] */
 	unsigned long bad_passes;	/* passes that read a wrong weight */
 	unsigned int unused;		/* experts no token was routed to */
@@ -894,6 +898,23 @@ static void vmstat_swap(uint64_t *in, uint64_t *out)
 	fclose(f);
 }
 
+/* Bytes /dev/rmai0 has read and written; false without that device. */
+static bool rmai_bytes(uint64_t *rd, uint64_t *wr)
+{
+	unsigned long long v[7];
+	FILE *f = fopen("/sys/block/rmai0/rmai/io_stat", "r");
+	int n;
+
+	if (!f)
+		return false;
+	n = fscanf(f, "%llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+		   &v[3], &v[4], &v[5], &v[6]);
+	fclose(f);
+	*rd = v[5];
+	*wr = v[6];
+	return n == 7;
+}
+
 /* Pages of expert @e that are neither mapped nor in the swap cache. */
 static int cold_pages(const struct model *m, unsigned int e,
 		      unsigned char *vec, size_t *cold)
@@ -949,12 +970,14 @@ static int decode_pass(const struct model *m, unsigned int e, unsigned int t,
 static int decode(const struct model *m, const struct routes *rt,
 		  uint64_t seed, struct scratch *sc, struct results *res)
 {
-	uint64_t in0, out0, in1, out1;
+	uint64_t in0, out0, in1, out1, rd0, wr0, rd1, wr1;
 	struct rusage ru0, ru1;
 	unsigned int t, j, i;
+	bool rmai;
 	double t0;
 
 	vmstat_swap(&in0, &out0);
+	rmai = rmai_bytes(&rd0, &wr0);
 	getrusage(RUSAGE_SELF, &ru0);
 	t0 = now();
 	for (t = 0; t < rt->tokens; t++) {
@@ -977,6 +1000,11 @@ static int decode(const struct model *m, const struct routes *rt,
 	res->minflt = ru1.ru_minflt - ru0.ru_minflt;
 	res->swapin = in1 - in0;
 	res->swapout = out1 - out0;
+	res->rmai_read = res->rmai_write = -1;
+	if (rmai && rmai_bytes(&rd1, &wr1)) {
+		res->rmai_read = rd1 - rd0;
+		res->rmai_write = wr1 - wr0;
+	}
 	return 0;
 }
 
@@ -1121,12 +1149,23 @@ static double pages_mib(uint64_t pages)
 	return (double)pages * page_size / (1 << 20);
 }
 
+/* @bytes as MiB into @buf, or "-" when unknown (negative). */
+static const char *rmai_mib(char *buf, size_t len, int64_t bytes)
+{
+	if (bytes < 0)
+		snprintf(buf, len, "-");
+	else
+		snprintf(buf, len, "%.1f", bytes / 1048576.0);
+	return buf;
+}
+
 static void report_line(const struct model *m, const struct routes *rt,
 			const struct options *o, const struct results *res,
 			const struct latency *lat, const char *digest_ok,
 			int verified)
 {
 	char router[2][16] = { "-", "-" };	/* zipf, locality: - for a trace */
+	char rmai_rd[24], rmai_wr[24];		/* MiB, or - without rmai0 */
 
 	if (!o->trace) {
 		snprintf(router[0], sizeof(router[0]), "%.2f", o->zipf);
@@ -1141,7 +1180,7 @@ static void report_line(const struct model *m, const struct routes *rt,
 	       "swapout_mib=%.1f unused_experts=%u bad_passes=%lu "
 	       "bad_unused=%u first_bad_expert=%ld first_bad_token=%ld "
 	       "corrupt_expert=%ld output_digest=%016" PRIx64 " "
-	       "digest_ok=%s verified=%d\n",
+	       "digest_ok=%s verified=%d rmai_read_mib=%s rmai_write_mib=%s\n",
 	       m->experts, (double)m->expert_bytes / (1 << 20), m->hidden,
 	       m->ffn, dtype_names[m->dtype], rt->topk, rt->tokens,
 	       router[0], router[1], o->seed,
@@ -1151,7 +1190,9 @@ static void report_line(const struct model *m, const struct routes *rt,
 	       lat->hot_p50, res->majflt, res->minflt, pages_mib(res->swapin),
 	       pages_mib(res->swapout), res->unused, res->bad_passes,
 	       res->bad_unused, res->first_bad_expert, res->first_bad_token,
-	       res->corrupt_expert, res->digest, digest_ok, verified);
+	       res->corrupt_expert, res->digest, digest_ok, verified,
+	       rmai_mib(rmai_rd, sizeof(rmai_rd), res->rmai_read),
+	       rmai_mib(rmai_wr, sizeof(rmai_wr), res->rmai_write));
 }
 
 static void report_table(const struct model *m, const struct routes *rt,
