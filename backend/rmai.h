@@ -300,7 +300,7 @@ enum rmai_io {
 	RMAI_NR_IO,
 };
 
-/* Per-CPU counters; sysfs sums them. */
+/* Per-CPU counters; sysfs sums them. Only u64 members: see rmai_stats_get(). */
 struct rmai_stats {
 	u64 ops[RMAI_NR_IO];		/* requests completed, by class */
 	u64 bytes[RMAI_NR_IO];		/* bytes completed, by class */

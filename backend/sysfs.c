@@ -25,35 +25,27 @@ static struct rmai_dev *rmai_dev_of(struct device *d)
 	return dev_to_disk(d)->private_data;
 }
 
-/* A sum over CPUs: each counter is exact, the set is not a snapshot. */
-static void rmai_stats_sum(struct rmai_dev *dev, struct rmai_stats *sum)
+/*
+ * The counters summed over CPUs, in a buffer the caller frees; NULL without
+ * memory. Each counter is exact, the set is not a snapshot. Every member of
+ * struct rmai_stats is a u64 counter, so it is summed as an array of them.
+ */
+static struct rmai_stats *rmai_stats_get(struct rmai_dev *dev)
 {
-	const struct rmai_stats *st;
-	int cpu, i, b;
+	struct rmai_stats *sum = kzalloc(sizeof(*sum), GFP_KERNEL);
+	u64 *total = (u64 *)sum;
+	const u64 *part;
+	unsigned int i;
+	int cpu;
 
-	memset(sum, 0, sizeof(*sum));
+	if (!sum)
+		return NULL;
 	for_each_possible_cpu(cpu) {
-		st = per_cpu_ptr(dev->stats, cpu);
-		for (i = 0; i < RMAI_NR_IO; i++) {
-			sum->ops[i] += READ_ONCE(st->ops[i]);
-			sum->bytes[i] += READ_ONCE(st->bytes[i]);
-		}
-		sum->errors += READ_ONCE(st->errors);
-		sum->requeues += READ_ONCE(st->requeues);
-		sum->started += READ_ONCE(st->started);
-		sum->finished += READ_ONCE(st->finished);
-		sum->cache_hits += READ_ONCE(st->cache_hits);
-		sum->cache_misses += READ_ONCE(st->cache_misses);
-		sum->prefetch_used += READ_ONCE(st->prefetch_used);
-		sum->prefetch_wasted += READ_ONCE(st->prefetch_wasted);
-		sum->evictions += READ_ONCE(st->evictions);
-		sum->shrunk += READ_ONCE(st->shrunk);
-		sum->staged += READ_ONCE(st->staged);
-		for (b = 0; b < RMAI_LAT_BUCKETS; b++) {
-			sum->lat[0][b] += READ_ONCE(st->lat[RMAI_IO_READ][b]);
-			sum->lat[1][b] += READ_ONCE(st->lat[RMAI_IO_WRITE][b]);
-		}
+		part = (const u64 *)per_cpu_ptr(dev->stats, cpu);
+		for (i = 0; i < sizeof(*sum) / sizeof(u64); i++)
+			total[i] += READ_ONCE(part[i]);
 	}
+	return sum;
 }
 
 static ssize_t io_stat_show(struct device *d, struct device_attribute *attr,
@@ -62,10 +54,9 @@ static ssize_t io_stat_show(struct device *d, struct device_attribute *attr,
 	struct rmai_stats *sum;
 	ssize_t len;
 
-	sum = kmalloc(sizeof(*sum), GFP_KERNEL);
+	sum = rmai_stats_get(rmai_dev_of(d));
 	if (!sum)
 		return -ENOMEM;
-	rmai_stats_sum(rmai_dev_of(d), sum);
 	len = sysfs_emit(buf, "%8llu %8llu %8llu %8llu %8llu %12llu %12llu %8llu %8llu %8lld\n",
 			 sum->ops[RMAI_IO_READ], sum->ops[RMAI_IO_WRITE],
 			 sum->ops[RMAI_IO_DISCARD], sum->ops[RMAI_IO_WRITE_ZEROES],
@@ -101,13 +92,12 @@ static ssize_t latency_us_show(struct device *d, struct device_attribute *attr,
 	struct rmai_stats *sum;
 	int b, len = 0;
 
-	sum = kmalloc(sizeof(*sum), GFP_KERNEL);
+	sum = rmai_stats_get(rmai_dev_of(d));
 	if (!sum)
 		return -ENOMEM;
-	rmai_stats_sum(rmai_dev_of(d), sum);
 	for (b = 0; b < RMAI_LAT_BUCKETS; b++)
 		len += sysfs_emit_at(buf, len, "%8lu %10llu %10llu\n", 1UL << b,
-				     sum->lat[0][b], sum->lat[1][b]);
+				     sum->lat[RMAI_IO_READ][b], sum->lat[RMAI_IO_WRITE][b]);
 	kfree(sum);
 	return len;
 }
@@ -121,10 +111,9 @@ static ssize_t cache_stat_show(struct device *d, struct device_attribute *attr,
 	struct rmai_stats *sum;
 	ssize_t len;
 
-	sum = kmalloc(sizeof(*sum), GFP_KERNEL);
+	sum = rmai_stats_get(dev);
 	if (!sum)
 		return -ENOMEM;
-	rmai_stats_sum(dev, sum);
 	len = sysfs_emit(buf, "%8llu %8llu %8llu %12llu %12llu %12llu %12llu %12llu %8llu\n",
 			 sum->cache_hits, sum->cache_misses, sum->evictions,
 			 sum->prefetch_used, sum->prefetch_wasted, sum->shrunk,

@@ -22,18 +22,6 @@ load() {
 	rmai_load memnodes="$MN_ADDR:$PORT" size=64M "$@" || fail "insmod $*"
 }
 
-# cache_stat FIELD: one column of cache_stat, by name.
-cache_stat() {
-	local names=(hits misses evictions prefetch_used prefetch_wasted shrunk
-		     cache_bytes cache_max_bytes staged) i
-	for i in "${!names[@]}"; do
-		[ "${names[$i]}" = "$1" ] || continue
-		awk -v c=$((i + 1)) '{ print $c }' "$CACHE_STAT"
-		return
-	done
-	return 1
-}
-
 # stress PARAM...: blk_stress on a device loaded with PARAM.
 stress() {
 	local rc
@@ -79,7 +67,7 @@ sequential_prefetch() {
 	load vmr_kb=256 || return 1
 	pat write "$DEV" 0 16M 5 --direct &&
 	pat verify "$DEV" 0 16M 5 --direct --bs 4K || return 1
-	hits=$(cache_stat hits) misses=$(cache_stat misses)
+	hits=$(rmai_cache_stat hits) misses=$(rmai_cache_stat misses)
 	cat "$CACHE_STAT"
 	rmai_unload
 	if [ "$misses" -gt 64 ] || [ "$hits" -lt $((4096 - 64)) ]; then
@@ -92,18 +80,18 @@ sequential_prefetch() {
 bound_and_shrinker() {
 	local max i now shrunk
 	load cache_mb=4 vmr_kb=64 || return 1
-	max=$(cache_stat cache_max_bytes)
+	max=$(rmai_cache_stat cache_max_bytes)
 	[ "$max" = $((4 << 20)) ] || fail "cache_max_bytes $max" || return 1
 	pat write "$DEV" 0 16M 6 --direct || return 1
 	for i in 0 4 8 12; do
 		pat verify "$DEV" "${i}M" 4M 6 --direct --bs 4K || return 1
-		now=$(cache_stat cache_bytes)
+		now=$(rmai_cache_stat cache_bytes)
 		[ "$now" -le "$max" ] || fail "cache holds $now > $max bytes" || return 1
 	done
-	[ "$(cache_stat evictions)" -gt 0 ] || fail "nothing evicted" || return 1
+	[ "$(rmai_cache_stat evictions)" -gt 0 ] || fail "nothing evicted" || return 1
 	echo 2 >/proc/sys/vm/drop_caches	# shrink_slab(): every shrinker
-	shrunk=$(cache_stat shrunk)
-	now=$(cache_stat cache_bytes)
+	shrunk=$(rmai_cache_stat shrunk)
+	now=$(rmai_cache_stat cache_bytes)
 	echo "after drop_caches: $now bytes cached, $shrunk shrunk"
 	if [ "$shrunk" = 0 ] || [ "$now" -ge "$max" ]; then
 		fail "the shrinker freed nothing"
@@ -111,7 +99,7 @@ bound_and_shrinker() {
 	fi
 	pat verify "$DEV" 0 4M 6 --direct --bs 4K || return 1
 	sleep 1
-	[ "$(cache_stat cache_bytes)" -gt "$now" ] || fail "the cache did not grow back" || return 1
+	[ "$(rmai_cache_stat cache_bytes)" -gt "$now" ] || fail "the cache did not grow back" || return 1
 	rmai_unload
 }
 

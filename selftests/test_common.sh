@@ -153,16 +153,28 @@ rmai_unload() { rmmod rmai; }
 # pat write|verify|zero DEV OFFSET LEN SEED [...]: selftests/blkpat.c
 pat() { "$RMAI_BUILD/blkpat" "$@"; }
 
-# rmai_io_stat FIELD: one column of /sys/block/rmai0/rmai/io_stat, by name.
-rmai_io_stat() {
-	local names=(reads writes discards write_zeroes flushes read_bytes
-		     write_bytes errors requeues in_flight) i
-	for i in "${!names[@]}"; do
-		[ "${names[$i]}" = "$1" ] || continue
-		awk -v c=$((i + 1)) '{ print $c }' /sys/block/rmai0/rmai/io_stat
+# column FILE NAME COLUMN_NAMES...: the column called NAME of the one-line
+# statistics file FILE, whose columns are named by COLUMN_NAMES.
+column() {
+	local file=$1 name=$2 i=0 n
+	shift 2
+	for n in "$@"; do
+		i=$((i + 1))
+		[ "$n" = "$name" ] || continue
+		awk -v c=$i '{ print $c }' "$file"
 		return
 	done
 	return 1
+}
+
+# rmai_io_stat FIELD, rmai_cache_stat FIELD: columns of rmai0's statistics.
+rmai_io_stat() {
+	column /sys/block/rmai0/rmai/io_stat "$1" reads writes discards \
+		write_zeroes flushes read_bytes write_bytes errors requeues in_flight
+}
+rmai_cache_stat() {
+	column /sys/block/rmai0/rmai/cache_stat "$1" hits misses evictions \
+		prefetch_used prefetch_wasted shrunk cache_bytes cache_max_bytes staged
 }
 
 # The number of kernel-owned RDMA objects of rmai (PDs are its own, QPs and
