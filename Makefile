@@ -4,25 +4,33 @@
 # 6.12 headers (KDIR= overrides), the memnode daemon and the selftests.
 # `make check` runs the whole suite in a QEMU VM; see README.md.
 
-RMAI_CACHE ?= /var/cache/rmai
--include $(RMAI_CACHE)/env
+include scripts/cache.mk
 
 KDIR	?= $(RMAI_KDIR_612)
 KDIR_61	?= $(RMAI_KDIR_61)
-KSRC	?= $(RMAI_KSRC)
 BUILD	:= $(CURDIR)/build
+# What installs the dependencies and writes the cache's env file.
+RMAI_DEPS ?= scripts/deps
 
-export RMAI_CACHE KSRC
+# Only the cache's place goes down to sub-makes: each reads the env file
+# itself when it starts, which may be after RMAI_DEPS wrote it.
+export RMAI_CACHE RMAI_DEPS
 
 KERNEL_SRCS := $(filter-out %.mod.c,$(wildcard backend/*.c backend/*.h))
 
 .PHONY: all module module-clean memnode selftests compat-6.1 checkpatch sparse \
-	check demo bench deps clean install
+	check demo bench deps prepare clean install
 
 all: module memnode selftests
 
 deps:
-	scripts/deps
+	$(RMAI_DEPS)
+
+# The first step of demo and bench: install, then build in a new make,
+# which reads the env file that the install has just written.
+prepare:
+	$(RMAI_DEPS)
+	$(MAKE) all
 
 module:
 	@test -d "$(KDIR)" || { echo "KDIR '$(KDIR)' not found: run scripts/deps or set KDIR=" >&2; exit 1; }

@@ -64,6 +64,15 @@ require_vm() {
 	}
 }
 
+# require_bed N: the compute node of a bed of N or more nodes (scripts/vm
+# --nodes N), whose memory nodes scripts/vmctl drives.
+require_bed() {
+	{ [ -n "${RMAI_BED:-}" ] && [ "${RMAI_NODES:-1}" -ge "$1" ]; } || {
+		echo "SKIP: needs a bed of $1 nodes: scripts/vm --nodes $1"
+		exit "$ksft_skip"
+	}
+}
+
 # --- cgroup v2 and swap ------------------------------------------------------
 
 RMAI_BUILD=${RMAI_BUILD:-$RMAI_TOP/build/selftests}
