@@ -19,7 +19,7 @@ export RMAI_CACHE RMAI_DEPS
 KERNEL_SRCS := $(filter-out %.mod.c,$(wildcard backend/*.c backend/*.h))
 
 .PHONY: all module module-clean memnode selftests compat-6.1 checkpatch sparse \
-	check demo bench deps prepare clean install
+	check check-debug demo bench deps prepare clean install
 
 all: module memnode selftests
 
@@ -74,6 +74,10 @@ sparse:
 
 check:
 	scripts/check
+
+# The debug-kernel tier (KASAN, lockdep, kmemleak): not part of check.
+check-debug:
+	scripts/check-debug
 
 demo:
 	scripts/demo

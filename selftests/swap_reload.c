@@ -4,12 +4,14 @@
  * read it back, and check every byte.
  *
  *   swap_reload --size MiB [--order seq|random] [--seed N] [--pageout]
- *               [--hugepage] [--chunk KiB] [--check-seed N]
+ *               [--hugepage] [--chunk KiB] [--check-seed N] [--wait FILE]
  *
  * Run it in a cgroup whose memory.max is below --size and the kernel swaps
  * the pages out while they are written; --pageout then pushes out what is
  * still resident (MADV_PAGEOUT), so that the reload reads everything from the
- * swap device. Every 8-byte word holds a value derived from the seed and its
+ * swap device. --wait FILE prints "paged out" on stderr before the reload
+ * and waits until FILE exists, so that a test can fault the swap device
+ * under pages that are out. Every 8-byte word holds a value derived from the seed and its
  * page, so a page that comes back from the wrong slot, stale or torn is found.
  *
  * Prints one line of key=value pairs (MB/s are 10^6 bytes per second):
@@ -42,6 +44,7 @@ struct options {
 	int pageout;			/* MADV_PAGEOUT everything before reload */
 	int hugepage;			/* MADV_HUGEPAGE (for mTHP in madvise mode) */
 	size_t chunk;			/* bytes touched per step of a random reload */
+	const char *wait;		/* reload once this file exists */
 };
 
 static uint64_t mix(uint64_t x)
@@ -99,6 +102,7 @@ static int parse(int argc, char **argv, struct options *o)
 		{ "hugepage", no_argument, NULL, 'H' },
 		{ "chunk", required_argument, NULL, 'c' },
 		{ "check-seed", required_argument, NULL, 'C' },
+		{ "wait", required_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' },
 		{ }
 	};
@@ -138,6 +142,9 @@ static int parse(int argc, char **argv, struct options *o)
 				goto usage;
 			check_seed_set = 1;
 			break;
+		case 'w':
+			o->wait = optarg;
+			break;
 		case 'c':
 			o->chunk = strtoull(optarg, &end, 10) << 10;
 			if (*end || !o->chunk)
@@ -154,7 +161,7 @@ static int parse(int argc, char **argv, struct options *o)
 	return 0;
 usage:
 	fprintf(stderr, "usage: %s --size MiB [--order seq|random] [--seed N] "
-		"[--pageout] [--hugepage] [--chunk KiB] [--check-seed N]\n",
+		"[--pageout] [--hugepage] [--chunk KiB] [--check-seed N] [--wait FILE]\n",
 		argv[0]);
 	return -1;
 }
@@ -197,6 +204,12 @@ int main(int argc, char **argv)
 	if (o.pageout && madvise(buf, o.size, MADV_PAGEOUT)) {
 		perror("swap_reload: madvise(MADV_PAGEOUT)");
 		return 2;
+	}
+
+	if (o.wait) {
+		fprintf(stderr, "swap_reload: paged out; waiting for %s\n", o.wait);
+		while (access(o.wait, F_OK))
+			usleep(100 * 1000);
 	}
 
 	if (o.random_order) {

@@ -73,6 +73,23 @@ require_bed() {
 	}
 }
 
+# bed_addr NODE: the address of memory node NODE of the bed.
+bed_addr() {
+	local a
+	read -r -a a <<<"$RMAI_MN_ADDRS"
+	echo "${a[$1 - 1]}"
+}
+
+# on_node NODE FUNCTION [ARGS...]: a function of this file, run on memory
+# node NODE of the bed (memnode_start, memnode_stop, memnode_status, ...),
+# with MN_ADDR that node's address.
+on_node() {
+	local k=$1
+	shift
+	"$RMAI_TOP/scripts/vmctl" exec "$k" -- env MN_ADDR="$(bed_addr "$k")" \
+		bash -c '. "$0" && "$@"' "$RMAI_TOP/selftests/test_common.sh" "$@"
+}
+
 # --- cgroup v2 and swap ------------------------------------------------------
 
 RMAI_BUILD=${RMAI_BUILD:-$RMAI_TOP/build/selftests}
@@ -120,7 +137,7 @@ swap_roundtrip() {
 # --- rmai.ko and a memnode ---------------------------------------------------
 
 RMAI_MEMNODED=${RMAI_MEMNODED:-$RMAI_TOP/memnode/rmai-memnoded}
-MN_ADDR=192.0.2.1
+MN_ADDR=${MN_ADDR:-192.0.2.1}
 
 # memnode_start PORT SIZE [ARGS...]: rmai-memnoded on $MN_ADDR:PORT with
 # 4 MiB slabs, its log in /tmp/memnode-PORT.log; returns once it answers.
