@@ -1,14 +1,27 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * RMAI: the blk-mq device. A request lies within one slab (chunk_sectors is
- * the slab size), so it becomes one run of remote memory on one memnode:
- * its pages are DMA-mapped and sent as a chain of RDMA WRITEs or READs of at
- * most max_sge SGEs each, on the data queue of that memnode that serves the
- * request's hardware queue. Only the last work request is signaled; its
- * completion completes the request. Small reads go through the VMR cache
- * (vmr.c) and small writes through write-back (writeback.c) first. Nothing
- * is allocated per request: the scatterlist, SGEs and work requests live in
- * the request's PDU.
+ * RMAI: the blk-mq device, and the route of each request through the stages
+ * below it.
+ *
+ * A request lies within one slab (chunk_sectors is the slab size), so it is
+ * one run of remote memory on one memnode, sent as one transfer (xfer.c) on
+ * that memnode's data queue for the request's hardware queue. On its way:
+ *  - READ: a staged write it lies in serves it (order.c, writeback.c); a
+ *    write in flight over it makes it wait; the VMR cache serves it or
+ *    fetches its VMR (vmr.c); else it is read directly;
+ *  - WRITE: write-back stages it and ends it at once; else it registers its
+ *    pages (waiting for an overlapping write) and is written directly;
+ *  - WRITE_ZEROES: a direct write from the zero page; DISCARD drops cached
+ *    copies; FLUSH waits for the staged writes to land.
+ * A request that has to wait is parked on what it waits for (a write in
+ * flight, a VMR fetch, its memnode's reconnect, the staged writes) and
+ * driven again from the top once that is over; nothing returns
+ * BLK_STS_RESOURCE, so one waiting request never holds up the others of
+ * its hardware queue. A request to a memnode that is away waits until it is
+ * back, or fails once io_timeout has passed since it was lost.
+ *
+ * Nothing is allocated per request: the scatterlist, SGEs and work requests
+ * live in the request's PDU.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -36,8 +49,7 @@ static enum rmai_io rmai_io_class(struct request *rq)
 }
 
 /* Count a finished request; this_cpu ops are safe from any context. */
-static void rmai_account(struct rmai_dev *dev, struct request *rq,
-			 blk_status_t status)
+static void rmai_account(struct rmai_dev *dev, struct request *rq, blk_status_t status)
 {
 	struct rmai_cmd *cmd = blk_mq_rq_to_pdu(rq);
 	enum rmai_io io = rmai_io_class(rq);
@@ -57,6 +69,26 @@ static void rmai_account(struct rmai_dev *dev, struct request *rq,
 	this_cpu_inc(dev->stats->lat[io][b]);
 }
 
+/**
+ * rmai_blk_end() - end a started request, from any context
+ * @cmd: its PDU, no longer parked or posted anywhere
+ * @status: its result
+ */
+static void rmai_blk_end(struct rmai_cmd *cmd, blk_status_t status)
+{
+	cmd->status = status;
+	cmd->where = RMAI_CMD_IDLE;
+	blk_mq_complete_request(blk_mq_rq_from_pdu(cmd));
+}
+
+static void rmai_complete_rq(struct request *rq)
+{
+	struct rmai_cmd *cmd = blk_mq_rq_to_pdu(rq);
+
+	rmai_account(cmd->dev, rq, cmd->status);
+	blk_mq_end_request(rq, cmd->status);
+}
+
 /* The slab of a request, or NULL when it leaves the device or its slab. */
 static struct rmai_slab *rmai_slab_of(struct rmai_dev *dev, u64 pos, u32 len)
 {
@@ -68,323 +100,247 @@ static struct rmai_slab *rmai_slab_of(struct rmai_dev *dev, u64 pos, u32 len)
 	return &dev->slabs[pos >> dev->slab_shift];
 }
 
+static void rmai_cmd_dispatch(struct rmai_cmd *cmd);
+static void rmai_blk_redrive(struct rmai_dev *dev, struct list_head *cmds);
+
 /*
- * Whether @mn can take a request now: BLK_STS_RESOURCE has blk-mq retry it
- * shortly, while the memnode reconnects and io_timeout has not run out.
+ * Park @cmd until its memnode is back (rmai_blk_memnode_changed()) or has
+ * been away too long (rmai_blk_memnode_expired()). The state is checked
+ * again under the lock that those take: a memnode that came back in
+ * between sends the request on at once.
  */
-static blk_status_t rmai_memnode_ready(struct rmai_memnode *mn)
+static void rmai_blk_park(struct rmai_cmd *cmd)
 {
-	switch (smp_load_acquire(&mn->state)) {	/* then down_since */
-	case RMAI_MN_CONNECTED:
-		return BLK_STS_OK;
-	case RMAI_MN_RECONNECTING:
-		if (time_before(jiffies, READ_ONCE(mn->down_since) + rmai_cfg.io_timeout))
-			return BLK_STS_RESOURCE;
-		fallthrough;
-	default:
-		return BLK_STS_IOERR;
+	struct rmai_dev *dev = cmd->dev;
+	struct rmai_memnode *mn = cmd->slab->mn;
+	unsigned long flags;
+	bool parked;
+
+	spin_lock_irqsave(&dev->waiting_lock, flags);
+	parked = rmai_memnode_ready(mn) == RMAI_MN_WAIT;
+	if (parked) {
+		cmd->where = RMAI_CMD_WAITING;
+		list_add_tail(&cmd->wait, &dev->waiting[mn->idx]);
 	}
+	spin_unlock_irqrestore(&dev->waiting_lock, flags);
+	if (!parked)
+		rmai_cmd_dispatch(cmd);
+}
+
+/* Drive again the requests parked on @mn. */
+static void rmai_blk_unpark(struct rmai_memnode *mn)
+{
+	struct rmai_dev *dev = mn->dev;
+	unsigned long flags;
+	LIST_HEAD(cmds);
+
+	spin_lock_irqsave(&dev->waiting_lock, flags);
+	list_splice_init(&dev->waiting[mn->idx], &cmds);
+	spin_unlock_irqrestore(&dev->waiting_lock, flags);
+	rmai_blk_redrive(dev, &cmds);
 }
 
 /**
- * rmai_cmd_unmap() - unmap a request's pages, if they are mapped
- * @ibdev: the device they were mapped to
- * @rq: the request
+ * rmai_blk_memnode_changed() - @mn is connected again, or DOWN: what waited
+ *	for it goes on, or fails
+ * @mn: the memnode
  */
-void rmai_cmd_unmap(struct ib_device *ibdev, struct request *rq)
+void rmai_blk_memnode_changed(struct rmai_memnode *mn)
 {
-	struct rmai_cmd *cmd = blk_mq_rq_to_pdu(rq);
-
-	if (!cmd->nents)
-		return;
-	ib_dma_unmap_sg(ibdev, cmd->sgl, cmd->nents, rq_dma_dir(rq));
-	cmd->nents = 0;
+	rmai_blk_unpark(mn);
 }
 
 /**
- * rmai_wr_error() - a work request failed: say so, and recover its memnode
- * @wc: its completion
+ * rmai_blk_memnode_expired() - @mn has been away for io_timeout: what waits
+ *	for it fails
+ * @mn: the memnode
  */
-void rmai_wr_error(struct ib_wc *wc)
+void rmai_blk_memnode_expired(struct rmai_memnode *mn)
 {
-	struct rmai_queue *queue = wc->qp->qp_context;
-
-	if (wc->status != IB_WC_WR_FLUSH_ERR)
-		pr_err_ratelimited("memnode %pISpc queue %u: RDMA failed: %s\n",
-				   &queue->mn->addr, queue->qid,
-				   ib_wc_status_msg(wc->status));
-	rmai_memnode_error(queue->mn);
+	rmai_blk_unpark(mn);
 }
-
-/*
- * The completion of an unsignaled work request: only errors get here. Its
- * request completes with the last work request, which is flushed after it.
- */
-static void rmai_unsignaled_done(struct ib_cq *cq, struct ib_wc *wc)
-{
-	rmai_wr_error(wc);
-}
-
-static struct ib_cqe rmai_unsignaled_cqe = { .done = rmai_unsignaled_done };
 
 /**
- * rmai_cmd_failed() - a started request did not reach the memnode
- * @cmd: its PDU, nothing mapped or registered
+ * rmai_blk_redrive() - drive requests that waited through their route again
+ * @dev: the device
+ * @cmds: their PDUs, linked by &rmai_cmd.wait; emptied
  *
- * It goes back to the queue, to wait for its memnode's recovery, up to
- * RMAI_MAX_RETRIES times; then it fails.
+ * From any context: the route never sleeps.
  */
-void rmai_cmd_failed(struct rmai_cmd *cmd)
+static void rmai_blk_redrive(struct rmai_dev *dev, struct list_head *cmds)
 {
-	struct request *rq = blk_mq_rq_from_pdu(cmd);
-	struct rmai_dev *dev = rq->q->queuedata;
+	struct rmai_cmd *cmd, *next;
 
-	if (cmd->retries++ < RMAI_MAX_RETRIES) {
+	list_for_each_entry_safe(cmd, next, cmds, wait) {
+		list_del_init(&cmd->wait);
+		cmd->where = RMAI_CMD_IDLE;
 		this_cpu_inc(dev->stats->requeues);
-		blk_mq_requeue_request(rq, true);
-		return;
+		rmai_cmd_dispatch(cmd);
 	}
-	cmd->status = BLK_STS_IOERR;
-	blk_mq_complete_request(rq);
 }
 
-static void rmai_rdma_done(struct ib_cq *cq, struct ib_wc *wc)
-{
-	struct rmai_cmd *cmd = container_of(wc->wr_cqe, struct rmai_cmd, cqe);
-	struct request *rq = blk_mq_rq_from_pdu(cmd);
-	struct rmai_dev *dev = rq->q->queuedata;
+const struct rmai_cmd_ops rmai_blk_cmd_ops = {
+	.end		= rmai_blk_end,
+	.redrive	= rmai_blk_redrive,
+};
 
-	/* Unmap here: the queue's teardown waits for this handler, not for ->complete. */
-	rmai_cmd_unmap(cq->device, rq);
-	this_cpu_inc(dev->stats->finished);
+/* --- the route ------------------------------------------------------------ */
+
+/* The transfer of a READ, WRITE or WRITE_ZEROES completed. */
+static void rmai_cmd_xfer_done(struct rmai_xfer *x, int status)
+{
+	struct rmai_cmd *cmd = container_of(x, struct rmai_cmd, xfer);
+
+	cmd->where = RMAI_CMD_IDLE;
 	if (cmd->registered) {
-		rmai_write_end(dev, &cmd->range);
 		cmd->registered = false;
+		rmai_order_end(cmd->dev, &cmd->range);
 	}
-	if (unlikely(wc->status != IB_WC_SUCCESS)) {
-		rmai_wr_error(wc);
-		rmai_cmd_failed(cmd);	/* a retry reaches the memnode once it is back */
+	if (likely(!status)) {
+		rmai_blk_end(cmd, BLK_STS_OK);
 		return;
 	}
-	blk_mq_complete_request(rq);
-}
-
-static void rmai_complete_rq(struct request *rq)
-{
-	struct rmai_cmd *cmd = blk_mq_rq_to_pdu(rq);
-	struct rmai_dev *dev = rq->q->queuedata;
-
-	rmai_account(dev, rq, cmd->status);
-	blk_mq_end_request(rq, cmd->status);
-}
-
-/* SGEs for the request's pages, DMA-mapped to the queue's device. */
-static int rmai_map_pages(struct rmai_queue *queue, struct request *rq,
-			  struct rmai_cmd *cmd)
-{
-	struct ib_device *ibdev = queue->cm_id->device;
-	struct scatterlist *sg;
-	int nr, i;
-
-	nr = blk_rq_map_sg(rq->q, rq, cmd->sgl);
-	cmd->nents = ib_dma_map_sg(ibdev, cmd->sgl, nr, rq_dma_dir(rq));
-	if (unlikely(cmd->nents <= 0)) {
-		cmd->nents = 0;
-		return -EIO;
+	if (status == -EREMOTEIO) {
+		/* The queue broke: the memnode is being recovered. */
+		rmai_cmd_dispatch(cmd);
+		return;
 	}
-	for_each_sg(cmd->sgl, sg, cmd->nents, i) {
-		cmd->sges[i].addr = sg_dma_address(sg);
-		cmd->sges[i].length = sg_dma_len(sg);
-		cmd->sges[i].lkey = queue->pd->local_dma_lkey;
-	}
-	return cmd->nents;
+	rmai_blk_end(cmd, BLK_STS_IOERR);
 }
 
-/* WRITE_ZEROES: one SGE per page, every one the queue's mapped zero page. */
-static int rmai_map_zeroes(struct rmai_queue *queue, struct request *rq,
-			   struct rmai_cmd *cmd)
+/* Send @cmd's own transfer (and nothing chained) to the memnode. */
+static void rmai_cmd_post(struct rmai_cmd *cmd, struct rmai_queue *queue)
 {
-	int nr = blk_rq_bytes(rq) >> PAGE_SHIFT, i;
-
-	for (i = 0; i < nr; i++) {
-		cmd->sges[i].addr = queue->zero_dma;
-		cmd->sges[i].length = PAGE_SIZE;
-		cmd->sges[i].lkey = queue->pd->local_dma_lkey;
-	}
-	return nr;
+	cmd->xfer.next = NULL;
+	cmd->where = RMAI_CMD_POSTED;
+	rmai_xfer_post(queue, &cmd->xfer);
 }
 
-/**
- * rmai_build_wrs() - chain SGEs into RDMA work requests over one remote run
- * @wrs: room for DIV_ROUND_UP(@nr_sge, @max_sge) work requests
- * @sges: the local side
- * @nr_sge: entries in @sges
- * @max_sge: SGEs per work request
- * @opcode: IB_WR_RDMA_READ or IB_WR_RDMA_WRITE
- * @remote_addr: where the run starts on the memnode
- * @rkey: its remote key
- * @cqe: completion of the last work request, the only signaled one
- *
- * Return: the last work request, whose next is NULL.
- */
-struct ib_rdma_wr *rmai_build_wrs(struct ib_rdma_wr *wrs, struct ib_sge *sges,
-				  int nr_sge, unsigned int max_sge,
-				  enum ib_wr_opcode opcode, u64 remote_addr,
-				  u32 rkey, struct ib_cqe *cqe)
+static void rmai_cmd_read(struct rmai_cmd *cmd, struct request *rq, u64 pos)
 {
-	struct ib_rdma_wr *wr = wrs;
-	int i, s, n;
+	struct rmai_dev *dev = cmd->dev;
+	struct rmai_memnode *mn = cmd->slab->mn;
+	u32 len = blk_rq_bytes(rq);
+	bool cacheable = dev->cache.nr_shards && len < (1U << dev->vmr_shift) &&
+			 !((pos ^ (pos + len - 1)) >> dev->vmr_shift);
+	struct rmai_queue *queue = NULL;
+	struct rmai_wb_slot *slot;
 
-	for (s = 0; ; s += n, wr++) {
-		n = min_t(int, nr_sge - s, max_sge);
-		wr->wr.opcode = opcode;
-		wr->wr.sg_list = &sges[s];
-		wr->wr.num_sge = n;
-		wr->remote_addr = remote_addr;
-		wr->rkey = rkey;
-		if (s + n == nr_sge)
+	switch (rmai_order_read(dev, pos, len, cmd, &slot)) {
+	case RMAI_ORDER_STAGED:
+		rmai_wb_copy_out(slot, rq);
+		rmai_wb_unpin(slot);
+		this_cpu_inc(dev->stats->staged_reads);
+		rmai_blk_end(cmd, BLK_STS_OK);
+		return;
+	case RMAI_ORDER_WAIT:
+		return;
+	case RMAI_ORDER_CLEAR:
+		break;
+	}
+	switch (rmai_memnode_ready(mn)) {
+	case RMAI_MN_FAIL:
+		rmai_blk_end(cmd, BLK_STS_IOERR);
+		return;
+	case RMAI_MN_WAIT:
+		/* A cached copy serves it while the memnode is away. */
+		switch (cacheable ? rmai_vmr_read(dev, NULL, cmd) : RMAI_VMR_DIRECT) {
+		case RMAI_VMR_SERVED:
+			rmai_blk_end(cmd, BLK_STS_OK);
 			break;
-		for (i = s; i < s + n; i++)
-			remote_addr += sges[i].length;
-		wr->wr.wr_cqe = &rmai_unsignaled_cqe;
-		wr->wr.send_flags = 0;
-		wr->wr.next = &wr[1].wr;
+		case RMAI_VMR_POSTED:
+			break;
+		case RMAI_VMR_DIRECT:
+			rmai_blk_park(cmd);
+			break;
+		}
+		return;
+	case RMAI_MN_GO:
+		queue = &mn->queues[1 + cmd->hctx];
+		break;
 	}
-	wr->wr.wr_cqe = cqe;
-	wr->wr.send_flags = IB_SEND_SIGNALED;
-	wr->wr.next = NULL;
-	return wr;
+	cmd->xfer.remote_addr = cmd->slab->addr + cmd->slab_off;
+	cmd->xfer.rkey = cmd->slab->rkey;
+	if (cacheable) {
+		switch (rmai_vmr_read(dev, queue, cmd)) {
+		case RMAI_VMR_SERVED:
+			rmai_blk_end(cmd, BLK_STS_OK);
+			return;
+		case RMAI_VMR_POSTED:
+			return;
+		case RMAI_VMR_DIRECT:
+			break;
+		}
+	}
+	rmai_cmd_post(cmd, queue);
 }
 
-/**
- * rmai_cmd_prepare() - map a request and build its work requests
- * @queue: the queue it goes on
- * @rq: a started READ, WRITE or WRITE_ZEROES
- * @remote_addr: where its data lives on the memnode
- * @rkey: the remote key there
- * @last: set to its last work request, to chain more behind it
- *
- * Return: 0, or -EIO when its pages cannot be mapped.
- */
-int rmai_cmd_prepare(struct rmai_queue *queue, struct request *rq,
-		     u64 remote_addr, u32 rkey, struct ib_rdma_wr **last)
+static void rmai_cmd_write(struct rmai_cmd *cmd, struct request *rq, u64 pos)
 {
-	struct rmai_cmd *cmd = blk_mq_rq_to_pdu(rq);
-	enum ib_wr_opcode opcode;
-	int nr_sge;
+	struct rmai_dev *dev = cmd->dev;
+	struct rmai_memnode *mn = cmd->slab->mn;
+	struct rmai_queue *queue;
 
-	cmd->queue = queue;
-	if (req_op(rq) == REQ_OP_WRITE_ZEROES) {
-		nr_sge = rmai_map_zeroes(queue, rq, cmd);
-		opcode = IB_WR_RDMA_WRITE;
-	} else {
-		nr_sge = rmai_map_pages(queue, rq, cmd);
-		if (unlikely(nr_sge < 0))
-			return nr_sge;
-		opcode = rq_data_dir(rq) == WRITE ? IB_WR_RDMA_WRITE : IB_WR_RDMA_READ;
+	switch (rmai_memnode_ready(mn)) {
+	case RMAI_MN_FAIL:
+		rmai_blk_end(cmd, BLK_STS_IOERR);
+		return;
+	case RMAI_MN_WAIT:
+		rmai_blk_park(cmd);
+		return;
+	case RMAI_MN_GO:
+		break;
 	}
-	*last = rmai_build_wrs(cmd->wrs, cmd->sges, nr_sge, queue->max_sge, opcode,
-			       remote_addr, rkey, &cmd->cqe);
-	return 0;
+	queue = &mn->queues[1 + cmd->hctx];
+	if (req_op(rq) == REQ_OP_WRITE) {
+		switch (rmai_wb_write(dev, queue, cmd)) {
+		case RMAI_WB_STAGED:
+			rmai_vmr_write(dev, cmd);
+			rmai_blk_end(cmd, BLK_STS_OK);
+			return;
+		case RMAI_WB_WAIT:
+			return;
+		case RMAI_WB_DIRECT:
+			break;
+		}
+	}
+	if (!rmai_order_begin(dev, &cmd->range, pos, blk_rq_bytes(rq), cmd))
+		return;
+	cmd->registered = true;
+	if (dev->cache.nr_shards)
+		rmai_cache_drop(dev, pos, blk_rq_bytes(rq));
+	cmd->xfer.remote_addr = cmd->slab->addr + cmd->slab_off;
+	cmd->xfer.rkey = cmd->slab->rkey;
+	rmai_cmd_post(cmd, queue);
 }
 
-/**
- * rmai_cmd_post() - post a prepared request's work requests (and any chained
- *	behind them)
- * @queue: its queue
- * @rq: the request
- *
- * On failure the QP is broken: its memnode goes to recovery; the caller
- * unmaps and retries the request later.
- *
- * Return: 0 or a negative errno.
- */
-int rmai_cmd_post(struct rmai_queue *queue, struct request *rq)
+/* Send a started READ, WRITE or WRITE_ZEROES on its way, or on again. */
+static void rmai_cmd_dispatch(struct rmai_cmd *cmd)
 {
-	struct rmai_cmd *cmd = blk_mq_rq_to_pdu(rq);
-	int ret;
-
-	this_cpu_inc(queue->mn->dev->stats->started);
-	ret = ib_post_send(queue->qp, &cmd->wrs[0].wr, NULL);
-	if (unlikely(ret)) {
-		this_cpu_inc(queue->mn->dev->stats->finished);
-		pr_err_ratelimited("memnode %pISpc queue %u: cannot post (%pe)\n",
-				   &queue->mn->addr, queue->qid, ERR_PTR(ret));
-		rmai_memnode_error(queue->mn);
-	}
-	return ret;
-}
-
-/* A request straight to the memnode: one chain of RDMA work requests. */
-static blk_status_t rmai_direct(struct rmai_dev *dev, struct rmai_queue *queue,
-				struct request *rq, const struct rmai_slab *slab,
-				u64 slab_off)
-{
-	struct rmai_cmd *cmd = blk_mq_rq_to_pdu(rq);
+	struct request *rq = blk_mq_rq_from_pdu(cmd);
 	u64 pos = (u64)blk_rq_pos(rq) << SECTOR_SHIFT;
-	struct ib_rdma_wr *last;
 
-	if (req_op(rq) == REQ_OP_READ) {
-		if (rmai_write_pending(dev, pos, blk_rq_bytes(rq)))
-			return BLK_STS_RESOURCE;
-	} else {
-		if (!rmai_write_begin(dev, &cmd->range, pos, blk_rq_bytes(rq), rq))
-			return BLK_STS_RESOURCE;
-		cmd->registered = true;
-	}
-	if (rmai_cmd_prepare(queue, rq, slab->addr + slab_off, slab->rkey, &last))
-		goto out_error;
-	if (rmai_cmd_post(queue, rq))
-		goto out_retry;
-	return BLK_STS_OK;
-
-out_retry:
-	rmai_cmd_unmap(queue->cm_id->device, rq);
-	if (cmd->registered)
-		rmai_write_end(dev, &cmd->range);
-	cmd->registered = false;
-	return BLK_STS_RESOURCE;
-out_error:
-	if (cmd->registered)
-		rmai_write_end(dev, &cmd->range);
-	cmd->registered = false;
-	this_cpu_inc(dev->stats->errors);
-	return BLK_STS_IOERR;
+	if (req_op(rq) == REQ_OP_READ)
+		rmai_cmd_read(cmd, rq, pos);
+	else
+		rmai_cmd_write(cmd, rq, pos);
 }
 
-/* End a request served without RDMA (a cache hit, a staged write, ...). */
-static blk_status_t rmai_end_now(struct rmai_dev *dev, struct request *rq)
+/* The transfer of a new request: its pages, or zero pages. */
+static void rmai_cmd_prepare(struct rmai_cmd *cmd, struct request *rq)
 {
-	rmai_account(dev, rq, BLK_STS_OK);
-	blk_mq_end_request(rq, BLK_STS_OK);
-	return BLK_STS_OK;
-}
+	struct rmai_xfer *x = &cmd->xfer;
 
-/* READ and WRITE: the cache or write-back when they take it, else direct. */
-static blk_status_t rmai_rw(struct rmai_dev *dev, struct rmai_queue *queue,
-			    struct request *rq, const struct rmai_slab *slab,
-			    u64 slab_off)
-{
-	enum rmai_route route = RMAI_DIRECT;
-
-	if (req_op(rq) == REQ_OP_READ) {
-		if (dev->cache.max_entries &&
-		    blk_rq_bytes(rq) < (1U << dev->vmr_shift) &&
-		    !((slab_off ^ (slab_off + blk_rq_bytes(rq) - 1)) >> dev->vmr_shift))
-			route = rmai_vmr_read(dev, queue, rq, slab, slab_off);
-	} else if (req_op(rq) == REQ_OP_WRITE) {
-		route = rmai_wb_write(dev, queue, rq, slab, slab_off);
-	}
-	switch (route) {
-	case RMAI_SERVED:
-		return rmai_end_now(dev, rq);
-	case RMAI_POSTED:
-		return BLK_STS_OK;
-	case RMAI_RETRY:
-		return BLK_STS_RESOURCE;
-	default:
-		return rmai_direct(dev, queue, rq, slab, slab_off);
-	}
+	x->done = rmai_cmd_xfer_done;
+	x->next = NULL;
+	x->nents = 0;
+	x->write = req_op(rq) != REQ_OP_READ;
+	x->zeroes = 0;
+	x->nr_sg = 0;
+	if (req_op(rq) == REQ_OP_WRITE_ZEROES)
+		x->zeroes = blk_rq_bytes(rq) >> PAGE_SHIFT;
+	else
+		x->nr_sg = blk_rq_map_sg(rq->q, rq, cmd->sgl);
 }
 
 static blk_status_t rmai_queue_rq(struct blk_mq_hw_ctx *hctx,
@@ -394,80 +350,87 @@ static blk_status_t rmai_queue_rq(struct blk_mq_hw_ctx *hctx,
 	struct request *rq = bd->rq;
 	struct rmai_cmd *cmd = blk_mq_rq_to_pdu(rq);
 	u64 pos = (u64)blk_rq_pos(rq) << SECTOR_SHIFT;
-	struct rmai_slab *slab;
-	blk_status_t ret;
+	struct rmai_slab *slab = NULL;
 
-	if (!(rq->rq_flags & RQF_DONTPREP)) {	/* first dispatch, not a requeue */
-		rq->rq_flags |= RQF_DONTPREP;
-		cmd->retries = 0;
-	}
-	cmd->status = BLK_STS_OK;
-	cmd->queue = NULL;
-	cmd->start_ns = ktime_get_ns();
 	switch (req_op(rq)) {
-	case REQ_OP_FLUSH:
-		blk_mq_start_request(rq);
-		if (rmai_wb_flush(dev, rq) == RMAI_POSTED)
-			return BLK_STS_OK;
-		return rmai_end_now(dev, rq);
-	case REQ_OP_DISCARD:
-		blk_mq_start_request(rq);
-		rmai_cache_discard(dev, pos, blk_rq_bytes(rq));
-		return rmai_end_now(dev, rq);
 	case REQ_OP_READ:
 	case REQ_OP_WRITE:
 	case REQ_OP_WRITE_ZEROES:
+		slab = rmai_slab_of(dev, pos, blk_rq_bytes(rq));
+		if (unlikely(!slab)) {
+			pr_err_ratelimited("%s: request at %llu of %u bytes is outside the device or crosses a slab\n",
+					   dev->disk->disk_name, pos, blk_rq_bytes(rq));
+			this_cpu_inc(dev->stats->errors);
+			return BLK_STS_IOERR;
+		}
+		break;
+	case REQ_OP_FLUSH:
+	case REQ_OP_DISCARD:
 		break;
 	default:
 		return BLK_STS_NOTSUPP;
 	}
 
-	slab = rmai_slab_of(dev, pos, blk_rq_bytes(rq));
-	if (unlikely(!slab)) {
-		pr_err_ratelimited("%s: request at %llu of %u bytes is outside the device or crosses a slab\n",
-				   dev->disk->disk_name, pos, blk_rq_bytes(rq));
-		this_cpu_inc(dev->stats->errors);
-		return BLK_STS_IOERR;
-	}
-	ret = rmai_memnode_ready(slab->mn);
-	if (ret) {
-		if (ret == BLK_STS_IOERR)
-			this_cpu_inc(dev->stats->errors);
-		return ret;
-	}
+	cmd->dev = dev;
+	cmd->slab = slab;
+	cmd->slab_off = pos & ((1ULL << dev->slab_shift) - 1);
+	cmd->hctx = hctx->queue_num;
+	cmd->status = BLK_STS_OK;
+	cmd->where = RMAI_CMD_IDLE;
+	cmd->registered = false;
+	cmd->start_ns = ktime_get_ns();
 	blk_mq_start_request(rq);
-	return rmai_rw(dev, &slab->mn->queues[1 + hctx->queue_num], rq, slab,
-		       pos & ((1ULL << dev->slab_shift) - 1));
+
+	switch (req_op(rq)) {
+	case REQ_OP_FLUSH:
+		if (rmai_wb_flush(dev, cmd))
+			rmai_blk_end(cmd, BLK_STS_OK);
+		break;
+	case REQ_OP_DISCARD:
+		if (dev->cache.nr_shards)
+			rmai_cache_drop(dev, pos, blk_rq_bytes(rq));
+		rmai_blk_end(cmd, BLK_STS_OK);
+		break;
+	default:
+		rmai_cmd_prepare(cmd, rq);
+		rmai_cmd_dispatch(cmd);
+		break;
+	}
+	return BLK_STS_OK;
 }
 
 /*
- * A request outlived the block layer's timeout: its memnode is not
- * answering (a read waiting for a VMR fetch has the fetch's queue). Recovery
- * flushes the request (which requeues it, or fails it once io_timeout has
- * passed); until then, keep waiting.
+ * A request outlived the block layer's timeout (io_timeout). Posted, its
+ * memnode is not answering: recovery flushes it (and it waits for the
+ * reconnect, or fails once io_timeout passed since the memnode was lost).
+ * Parked, what it waits for is bounded already. Either way, keep waiting.
  */
 static enum blk_eh_timer_return rmai_timeout(struct request *rq)
 {
 	struct rmai_cmd *cmd = blk_mq_rq_to_pdu(rq);
+	struct rmai_queue *queue = READ_ONCE(cmd->xfer.queue);
 
-	if (!cmd->queue)	/* a FLUSH waiting for staged writes */
-		return BLK_EH_RESET_TIMER;
-	pr_warn_ratelimited("memnode %pISpc queue %u: request timed out\n",
-			    &cmd->queue->mn->addr, cmd->queue->qid);
-	rmai_memnode_error(cmd->queue->mn);
+	if (READ_ONCE(cmd->where) == RMAI_CMD_POSTED && queue) {
+		pr_warn_ratelimited("memnode %pISpc queue %u: request timed out\n",
+				    &queue->mn->addr, queue->qid);
+		rmai_memnode_error(queue->mn);
+	}
 	return BLK_EH_RESET_TIMER;
 }
 
 static int rmai_init_request(struct blk_mq_tag_set *set, struct request *rq,
 			     unsigned int hctx_idx, unsigned int numa_node)
 {
+	struct rmai_dev *dev = set->driver_data;
 	struct rmai_cmd *cmd = blk_mq_rq_to_pdu(rq);
 
-	cmd->cqe.done = rmai_rdma_done;
 	INIT_LIST_HEAD(&cmd->wait);
-	cmd->sges = (struct ib_sge *)(cmd->sgl + RMAI_MAX_SEGMENTS);
-	cmd->wrs = (struct ib_rdma_wr *)(cmd->sges + RMAI_MAX_SEGMENTS);
+	INIT_LIST_HEAD(&cmd->xfer.backlog);
+	cmd->xfer.sgl = cmd->sgl;
+	cmd->xfer.sges = (struct ib_sge *)(cmd->sgl + RMAI_MAX_SEGMENTS);
+	cmd->xfer.wrs = (struct ib_rdma_wr *)(cmd->xfer.sges + RMAI_MAX_SEGMENTS);
 	sg_init_table(cmd->sgl, RMAI_MAX_SEGMENTS);
+	cmd->dev = dev;
 	return 0;
 }
 
@@ -490,7 +453,8 @@ static const struct block_device_operations rmai_sync_fops = {
 
 /**
  * rmai_blk_alloc() - the tag set and the disk, not yet added
- * @dev: a device whose memnodes are connected and slabs leased
+ * @dev: a device whose memnodes are connected, slabs leased, write-back
+ *	and cache set up
  *
  * Return: 0 or a negative errno, with nothing left allocated.
  */
@@ -509,8 +473,16 @@ int rmai_blk_alloc(struct rmai_dev *dev)
 		.discard_granularity	= RMAI_BLOCK_SIZE,
 		.max_write_zeroes_sectors = RMAI_MAX_SEGMENTS << (PAGE_SHIFT - SECTOR_SHIFT),
 	};
+	unsigned int i;
 	struct gendisk *disk;
 	int ret;
+
+	dev->waiting = kcalloc(dev->nr_memnodes, sizeof(*dev->waiting), GFP_KERNEL);
+	if (!dev->waiting)
+		return -ENOMEM;
+	for (i = 0; i < dev->nr_memnodes; i++)
+		INIT_LIST_HEAD(&dev->waiting[i]);
+	spin_lock_init(&dev->waiting_lock);
 
 	set->ops = &rmai_mq_ops;
 	set->nr_hw_queues = rmai_cfg.nr_queues;
@@ -525,9 +497,9 @@ int rmai_blk_alloc(struct rmai_dev *dev)
 	set->driver_data = dev;
 	ret = blk_mq_alloc_tag_set(set);
 	if (ret)
-		return ret;
+		goto out_free_waiting;
 
-	disk = rmai_alloc_disk(set, &lim, rmai_cfg.synchronous, dev->wb.nr_slots, dev);
+	disk = rmai_alloc_disk(set, &lim, rmai_cfg.synchronous, dev->wb.pools, dev);
 	if (IS_ERR(disk)) {
 		ret = PTR_ERR(disk);
 		goto out_free_tag_set;
@@ -545,6 +517,9 @@ int rmai_blk_alloc(struct rmai_dev *dev)
 
 out_free_tag_set:
 	blk_mq_free_tag_set(set);
+out_free_waiting:
+	kfree(dev->waiting);
+	dev->waiting = NULL;
 	return ret;
 }
 
@@ -560,7 +535,7 @@ int rmai_blk_add(struct rmai_dev *dev)
 }
 
 /**
- * rmai_blk_del() - undo rmai_blk_add(): no I/O is left when it returns
+ * rmai_blk_del() - undo rmai_blk_add(): no request is left when it returns
  * @dev: the device
  */
 void rmai_blk_del(struct rmai_dev *dev)
@@ -577,14 +552,6 @@ void rmai_blk_free(struct rmai_dev *dev)
 	put_disk(dev->disk);
 	dev->disk = NULL;
 	blk_mq_free_tag_set(&dev->tag_set);
-}
-
-/**
- * rmai_blk_kick() - dispatch requests that wait for a memnode now
- * @dev: the device, after one of its memnodes changed state
- */
-void rmai_blk_kick(struct rmai_dev *dev)
-{
-	blk_mq_kick_requeue_list(dev->disk->queue);
-	blk_mq_run_hw_queues(dev->disk->queue, true);
+	kfree(dev->waiting);
+	dev->waiting = NULL;
 }

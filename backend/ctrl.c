@@ -11,6 +11,7 @@
 
 #include <linux/slab.h>
 
+#include "reply.h"
 #include "rmai.h"
 
 static const char * const rmai_status_names[] = {
@@ -225,20 +226,18 @@ int rmai_ctrl_hello(struct rmai_memnode *mn)
 	return ret;
 }
 
-/* Copy @count slab descriptors of a reply, checked against @max. */
+/* The slab descriptors of a reply, checked against @max and the pool. */
 static int rmai_ctrl_copy_slabs(struct rmai_memnode *mn, u32 max, u32 *count,
-				struct rmai_slab_desc *desc)
+				struct rmai_slab_info *desc)
 {
-	const struct rmai_msg *rep = mn->ctrl.rep;
+	struct rmai_accept acc = { .slab_size = mn->slab_size, .nr_slabs = mn->pool_slabs };
+	const char *why;
+	int ret;
 
-	*count = le32_to_cpu(rep->slabs.count);
-	if (*count > max || *count > RMAI_MSG_MAX_SLABS) {
-		pr_err("memnode %pISpc: reply lists %u slabs, at most %u expected\n",
-		       &mn->addr, *count, max);
-		return -EPROTO;
-	}
-	memcpy(desc, rep->slabs.desc, *count * sizeof(*desc));
-	return 0;
+	ret = rmai_check_slabs(mn->ctrl.rep, max, &acc, desc, count, &why);
+	if (ret)
+		pr_err("memnode %pISpc: %s\n", &mn->addr, why);
+	return ret;
 }
 
 /**
@@ -251,7 +250,7 @@ static int rmai_ctrl_copy_slabs(struct rmai_memnode *mn, u32 max, u32 *count,
  * negative errno.
  */
 int rmai_ctrl_alloc(struct rmai_memnode *mn, u32 count,
-		    struct rmai_slab_desc *desc)
+		    struct rmai_slab_info *desc)
 {
 	struct rmai_msg *req;
 	u32 got;
@@ -304,7 +303,7 @@ int rmai_ctrl_release(struct rmai_memnode *mn, u32 count, const u32 *index)
  * Return: 0 or a negative errno.
  */
 int rmai_ctrl_list(struct rmai_memnode *mn, u32 start, u32 *total,
-		   u32 *count, struct rmai_slab_desc *desc)
+		   u32 *count, struct rmai_slab_info *desc)
 {
 	struct rmai_msg *req;
 	int ret;

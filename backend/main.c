@@ -3,15 +3,13 @@
  * RMAI: a block device whose sectors live in remote memory nodes, reached by
  * one-sided RDMA, meant to be used as swap.
  *
- * Module parameters (all checked here, in one place), module init and exit,
- * and the device: connect the memnodes and lease slabs, then build the disk
- * from what they answered.
+ * Module parameters (all checked here, in one place), module init and exit
+ * (the device itself: dev.c).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/inet.h>
 #include <linux/module.h>
-#include <linux/random.h>
 #include <linux/slab.h>
 
 #include "rmai.h"
@@ -213,87 +211,6 @@ static int rmai_parse_config(void)
 	return rmai_parse_memnodes();
 }
 
-/* --- the device -------------------------------------------------------------- */
-
-static int rmai_dev_create(int id, struct rmai_dev **devp)
-{
-	struct rmai_dev *dev;
-	int ret;
-
-	dev = kzalloc(sizeof(*dev), GFP_KERNEL);
-	if (!dev)
-		return -ENOMEM;
-	dev->id = id;
-	dev->size = rmai_cfg.size;
-	get_random_bytes(dev->client_id, sizeof(dev->client_id));
-	dev->vmr_shift = rmai_cfg.vmr_shift;
-	dev->vmr_pages = 1U << (dev->vmr_shift - PAGE_SHIFT);
-	dev->stats = alloc_percpu(struct rmai_stats);
-	if (!dev->stats) {
-		ret = -ENOMEM;
-		goto out_free_dev;
-	}
-	ret = rmai_wb_init(dev);
-	if (ret)
-		goto out_free_stats;
-	ret = rmai_memnodes_connect(dev);
-	if (ret)
-		goto out_wb_exit;
-	/* Entries are sized from the queues' SGE limit: after the connect. */
-	ret = rmai_cache_init(dev);
-	if (ret)
-		goto out_disconnect;
-	ret = rmai_blk_alloc(dev);
-	if (ret)
-		goto out_cache_exit;
-	rmai_memnodes_go_live(dev);
-	ret = rmai_blk_add(dev);
-	if (ret)
-		goto out_stop_recovery;
-	pr_info("%s: %llu MiB on %u memnode(s) in %u slabs of %u MiB, %u queues of %u; VMRs of %u KiB, cache %u MiB, write-back %u MiB\n",
-		dev->disk->disk_name, dev->size >> 20, dev->nr_memnodes,
-		dev->nr_slabs, 1U << (dev->slab_shift - 20), rmai_cfg.nr_queues,
-		rmai_cfg.queue_depth, 1U << (dev->vmr_shift - 10), rmai_cfg.cache_mb,
-		rmai_cfg.writeback_mb);
-	*devp = dev;
-	return 0;
-
-out_stop_recovery:
-	rmai_memnodes_stop_recovery(dev);
-	rmai_blk_free(dev);
-out_cache_exit:
-	rmai_cache_exit(dev);
-out_disconnect:
-	rmai_memnodes_disconnect(dev);
-out_wb_exit:
-	rmai_wb_exit(dev);
-out_free_stats:
-	free_percpu(dev->stats);
-out_free_dev:
-	kfree(dev);
-	return ret;
-}
-
-/*
- * The reverse of rmai_dev_create(), but for the cache: a VMR fetch may still
- * be in flight after its request completed, so the cache goes only once the
- * queues are drained.
- */
-static void rmai_dev_destroy(struct rmai_dev *dev)
-{
-	rmai_blk_del(dev);
-	if (!rmai_wb_drain(dev, rmai_cfg.io_timeout))
-		pr_warn("%s: staged writes did not land in time; dropped\n",
-			dev->disk->disk_name);
-	rmai_memnodes_stop_recovery(dev);
-	rmai_blk_free(dev);
-	rmai_memnodes_disconnect(dev);
-	rmai_cache_exit(dev);
-	rmai_wb_exit(dev);
-	free_percpu(dev->stats);
-	kfree(dev);
-}
-
 /* An RDMA device goes away: nothing of ours may stay on it. */
 static void rmai_remove_one(struct ib_device *ibdev, void *client_data)
 {
@@ -315,6 +232,11 @@ static int __init rmai_init(void)
 	struct rmai_dev *dev;
 	int ret;
 
+	/* Slabs, VMRs, staging and WRITE_ZEROES are cut in 4 KiB pages. */
+	if (PAGE_SIZE != SZ_4K) {
+		pr_err("needs 4 KiB pages; this kernel has %lu KiB pages\n", PAGE_SIZE >> 10);
+		return -EINVAL;
+	}
 	ret = rmai_parse_config();
 	if (ret)
 		goto out_free_config;

@@ -10,18 +10,28 @@
  *
  *   NEW --connect, lease--> CONNECTED --error--> RECONNECTING --resume--> CONNECTED
  *                                                     |
- *                                    lease token refused (data gone)
+ *                      lease token refused, or the lease's hold time passed
  *                                                     v
  *                                                    DOWN
  *
  * Any error on a connected memnode (a failed work request, a CM event that
  * ends a connection, a missed keepalive, a request timeout) moves it to
- * RECONNECTING once and queues err_work, which quiesces the disk so that no
- * queue_rq() still uses the queues, flushes them (in-flight requests are
- * requeued), frees them and starts reconnect_work. Requests for a
- * RECONNECTING memnode wait (BLK_STS_RESOURCE) for up to io_timeout, then
- * fail. Reconnecting presents the lease token, so the memnode hands back the
- * same slabs with their data; LIST confirms each of them.
+ * RECONNECTING once and queues err_work, which takes its queues down
+ * (posting stops, the QPs are drained: what was posted completes with an
+ * error and waits for the reconnect) and starts reconnect_work. Requests for
+ * a RECONNECTING memnode wait for up to io_timeout; expire_work then fails
+ * them (ops->expired). Reconnecting presents the lease token, so the memnode
+ * hands back the same slabs with their data; LIST confirms each of them.
+ *
+ * The memnode says in its accept how long it keeps a lost session's lease
+ * (its grace, plus the time it takes to notice a vanished client): attempts
+ * come at least every quarter of the grace, so one lands inside it once the
+ * memnode is reachable again, and once the hold time has passed the lease is
+ * known gone: the memnode goes DOWN without waiting for an answer.
+ *
+ * Connecting and reconnecting run in work items under memalloc_noio: the PD,
+ * CQ and QP of a reconnect are allocated there (queue.c), never with
+ * reclaim that could wait on swap to this very memnode.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -29,6 +39,7 @@
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 
+#include "reply.h"
 #include "rmai.h"
 
 static const char * const rmai_mn_state_names[] = {
@@ -51,7 +62,33 @@ const char *rmai_mn_state_name(int state)
 	return "unknown";
 }
 
+/**
+ * rmai_memnode_ready() - may a request go to @mn now?
+ * @mn: the memnode
+ *
+ * Return: RMAI_MN_GO (connected), RMAI_MN_WAIT (reconnecting, io_timeout
+ * not yet passed) or RMAI_MN_FAIL.
+ */
+enum rmai_mn_ready rmai_memnode_ready(struct rmai_memnode *mn)
+{
+	switch (smp_load_acquire(&mn->state)) {	/* then down_since */
+	case RMAI_MN_CONNECTED:
+		return RMAI_MN_GO;
+	case RMAI_MN_RECONNECTING:
+		if (time_before(jiffies, READ_ONCE(mn->down_since) + rmai_cfg.io_timeout))
+			return RMAI_MN_WAIT;
+		fallthrough;
+	default:
+		return RMAI_MN_FAIL;
+	}
+}
+
 /* --- queues ---------------------------------------------------------------- */
+
+static void rmai_mn_queue_lost(struct rmai_queue *queue)
+{
+	rmai_memnode_error(queue->mn);
+}
 
 /* Stop and free every queue of @mn; control buffers are unmapped between. */
 static void rmai_mn_teardown_queues(struct rmai_memnode *mn)
@@ -66,44 +103,100 @@ static void rmai_mn_teardown_queues(struct rmai_memnode *mn)
 		rmai_queue_free(&mn->queues[i]);
 }
 
-static int rmai_mn_connect_queue(struct rmai_memnode *mn, unsigned int qid)
+/* A data queue must meet the device's limits, which the first one sets. */
+static int rmai_mn_check_limits(struct rmai_memnode *mn, struct rmai_queue *queue)
+{
+	struct rmai_dev *dev = mn->dev;
+	struct rmai_queue_limits *lim = &queue->lim;
+
+	if (!dev->lim.send_wrs) {
+		dev->lim = *lim;
+		return 0;
+	}
+	if (lim->sge_write < dev->lim.sge_write || lim->sge_read < dev->lim.sge_read) {
+		queue->cm_reason = "its RDMA device allows fewer SGEs than the first one";
+		return -EINVAL;
+	}
+	lim->sge_write = dev->lim.sge_write;
+	lim->sge_read = dev->lim.sge_read;
+	return 0;
+}
+
+static int rmai_mn_connect_queue(struct rmai_memnode *mn, unsigned int qid,
+				 unsigned long timeout)
 {
 	struct rmai_queue *queue = &mn->queues[qid];
+	const struct rmai_cm_rep *rep = &queue->rep;
+	struct rmai_cm_req req = {
+		.magic = cpu_to_le32(RMAI_PROTO_MAGIC),
+		.version = cpu_to_le16(RMAI_PROTO_VERSION),
+		.qid = cpu_to_le16(qid),
+		.token = cpu_to_le64(mn->token),
+	};
 	int ret;
 
-	ret = rmai_queue_connect(queue);
+	memcpy(req.client_id, mn->dev->client_id, sizeof(req.client_id));
+	ret = rmai_queue_connect(queue, (struct sockaddr *)&mn->addr, &req, timeout);
+	if (ret == -EREMOTEIO) {		/* the memnode said no */
+		queue->cm_reason = rmai_status_name(le16_to_cpu(rep->status));
+		ret = rmai_status_errno(le16_to_cpu(rep->status));
+		if (!ret)
+			ret = -EPROTO;
+	}
+	if (!ret && qid)
+		ret = rmai_mn_check_limits(mn, queue);
+	if (ret && queue->cm_id)
+		rmai_queue_free(queue);
 	if (ret)
 		pr_err("memnode %pISpc: cannot connect queue %u: %s (%pe)\n",
 		       &mn->addr, qid, queue->cm_reason ?: "error", ERR_PTR(ret));
 	return ret;
 }
 
+/* What queue 0's accept says; on a resume it must match what we know. */
+static int rmai_mn_accept(struct rmai_memnode *mn)
+{
+	struct rmai_queue *queue = &mn->queues[0];
+	struct rmai_accept acc;
+	const char *why;
+	int ret;
+
+	ret = rmai_check_accept(&queue->rep, queue->rep_len, &acc, &why);
+	if (ret) {
+		pr_err("memnode %pISpc: %s\n", &mn->addr, why);
+		return ret;
+	}
+	if ((mn->slab_size && acc.slab_size != mn->slab_size) ||
+	    (mn->token && acc.token != mn->token) ||
+	    (mn->pool_slabs && acc.nr_slabs != mn->pool_slabs)) {
+		pr_err("memnode %pISpc: its accept does not match the lease (slab size %llu, %u slabs)\n",
+		       &mn->addr, acc.slab_size, acc.nr_slabs);
+		return -EPROTO;
+	}
+	mn->slab_size = acc.slab_size;
+	mn->token = acc.token;
+	mn->pool_slabs = acc.nr_slabs;
+	mn->nr_free = acc.nr_free;
+	mn->lease_grace = acc.lease_grace * HZ;
+	mn->lease_hold = (unsigned long)(acc.lease_grace + acc.liveness) * HZ;
+	return 0;
+}
+
 /*
  * Connect queue 0 (opening a session, or resuming it with mn->token), say
  * HELLO, then connect the data queues into the session.
  */
-static int rmai_mn_connect(struct rmai_memnode *mn)
+static int rmai_mn_connect(struct rmai_memnode *mn, unsigned long timeout)
 {
-	const struct rmai_cm_rep *rep = &mn->queues[0].rep;
 	unsigned int qid;
-	u64 slab_size;
 	int ret;
 
-	ret = rmai_mn_connect_queue(mn, 0);
+	ret = rmai_mn_connect_queue(mn, 0, timeout);
 	if (ret)
 		return ret;
-	slab_size = le64_to_cpu(rep->slab_size);
-	if (!is_power_of_2(slab_size) || slab_size < RMAI_MAX_IO_BYTES ||
-	    (mn->slab_size && slab_size != mn->slab_size)) {
-		pr_err("memnode %pISpc: unusable slab size %llu (a power of two >= %u, the same on every memnode)\n",
-		       &mn->addr, slab_size, RMAI_MAX_IO_BYTES);
-		ret = -EINVAL;
+	ret = rmai_mn_accept(mn);
+	if (ret)
 		goto out_teardown;
-	}
-	mn->slab_size = slab_size;
-	mn->token = le64_to_cpu(rep->token);
-	mn->nr_free = le32_to_cpu(rep->nr_free);
-
 	ret = rmai_ctrl_init(mn);
 	if (ret)
 		goto out_teardown;
@@ -113,7 +206,7 @@ static int rmai_mn_connect(struct rmai_memnode *mn)
 		goto out_teardown;
 	}
 	for (qid = 1; qid < mn->nr_queues; qid++) {
-		ret = rmai_mn_connect_queue(mn, qid);
+		ret = rmai_mn_connect_queue(mn, qid, timeout);
 		if (ret)
 			goto out_teardown;
 	}
@@ -126,11 +219,22 @@ out_teardown:
 
 /* --- leases ---------------------------------------------------------------- */
 
+/* The slab of the device on @mn that the memnode numbers @index, or NULL. */
+static struct rmai_slab *rmai_mn_find_slab(struct rmai_memnode *mn, u32 index)
+{
+	unsigned int i;
+
+	for (i = mn->idx; i < mn->dev->nr_slabs; i += mn->dev->nr_memnodes)
+		if (mn->dev->slabs[i].leased && mn->dev->slabs[i].index == index)
+			return &mn->dev->slabs[i];
+	return NULL;
+}
+
 /* Lease every slab of the device that lives on @mn, a fresh session. */
 static int rmai_mn_lease(struct rmai_memnode *mn)
 {
 	struct rmai_dev *dev = mn->dev;
-	struct rmai_slab_desc desc[RMAI_MSG_MAX_SLABS];
+	struct rmai_slab_info desc[RMAI_MSG_MAX_SLABS];
 	unsigned int i, j = 0, n, k;
 	int ret;
 
@@ -148,11 +252,18 @@ static int rmai_mn_lease(struct rmai_memnode *mn)
 			       &mn->addr, n, ERR_PTR(ret));
 			return ret;
 		}
+		for (k = 0; k < n; k++) {
+			if (rmai_mn_find_slab(mn, desc[k].index)) {
+				pr_err("memnode %pISpc leased slab %u twice\n",
+				       &mn->addr, desc[k].index);
+				return -EPROTO;
+			}
+		}
 		for (k = 0; k < n; k++, j++, i += dev->nr_memnodes) {
 			dev->slabs[i].mn = mn;
-			dev->slabs[i].addr = le64_to_cpu(desc[k].addr);
-			dev->slabs[i].rkey = le32_to_cpu(desc[k].rkey);
-			dev->slabs[i].index = le32_to_cpu(desc[k].index);
+			dev->slabs[i].addr = desc[k].addr;
+			dev->slabs[i].rkey = desc[k].rkey;
+			dev->slabs[i].index = desc[k].index;
 			dev->slabs[i].leased = true;
 		}
 	}
@@ -191,50 +302,54 @@ static void rmai_mn_release(struct rmai_memnode *mn)
 		rmai_mn_release_batch(mn, index, n);
 }
 
-static struct rmai_slab *rmai_mn_find_slab(struct rmai_memnode *mn, u32 index)
-{
-	unsigned int i;
-
-	for (i = mn->idx; i < mn->dev->nr_slabs; i += mn->dev->nr_memnodes)
-		if (mn->dev->slabs[i].index == index)
-			return &mn->dev->slabs[i];
-	return NULL;
-}
-
 /*
- * After a resume: the memnode must still hold exactly our slabs. Refresh
- * their addresses and keys from its LIST (they do not change while the
- * memnode keeps the lease, but the reply is the authority).
+ * After a resume: the memnode must still hold exactly our slabs, each once.
+ * Refresh their addresses and keys from its LIST (they do not change while
+ * the memnode keeps the lease, but the reply is the authority).
  */
 static int rmai_mn_check_lease(struct rmai_memnode *mn)
 {
-	struct rmai_slab_desc desc[RMAI_MSG_MAX_SLABS];
+	struct rmai_slab_info desc[RMAI_MSG_MAX_SLABS];
+	unsigned long *seen;
 	struct rmai_slab *slab;
 	u32 start = 0, total, count, k;
-	int ret;
+	int ret = 0;
 
+	seen = bitmap_zalloc(mn->dev->nr_slabs, GFP_NOIO);
+	if (!seen)
+		return -ENOMEM;
 	do {
 		ret = rmai_ctrl_list(mn, start, &total, &count, desc);
 		if (ret)
-			return ret;
+			goto out;
 		if (total != mn->nr_slabs) {
 			pr_err("memnode %pISpc holds %u slabs for us, %u expected\n",
 			       &mn->addr, total, mn->nr_slabs);
-			return -ESTALE;
+			ret = -ESTALE;
+			goto out;
 		}
 		for (k = 0; k < count; k++) {
-			slab = rmai_mn_find_slab(mn, le32_to_cpu(desc[k].index));
-			if (!slab) {
-				pr_err("memnode %pISpc lists slab %u, which is not ours\n",
-				       &mn->addr, le32_to_cpu(desc[k].index));
-				return -ESTALE;
+			slab = rmai_mn_find_slab(mn, desc[k].index);
+			if (!slab || test_and_set_bit(slab - mn->dev->slabs, seen)) {
+				pr_err("memnode %pISpc lists slab %u, which is not ours or listed twice\n",
+				       &mn->addr, desc[k].index);
+				ret = -ESTALE;
+				goto out;
 			}
-			slab->addr = le64_to_cpu(desc[k].addr);
-			slab->rkey = le32_to_cpu(desc[k].rkey);
+			slab->addr = desc[k].addr;
+			slab->rkey = desc[k].rkey;
 		}
 		start += count;
+		if (start > total) {
+			ret = -EPROTO;
+			goto out;
+		}
 	} while (count && start < total);
-	return start == total ? 0 : -EPROTO;
+	if (start != total)
+		ret = -EPROTO;
+out:
+	bitmap_free(seen);
+	return ret;
 }
 
 /* --- recovery -------------------------------------------------------------- */
@@ -277,33 +392,51 @@ void rmai_memnode_error(struct rmai_memnode *mn)
 		queue_work(rmai_wq, &mn->err_work);
 }
 
+/* The lease is gone: everything that waits for @mn fails, now and later. */
+static void rmai_mn_down(struct rmai_memnode *mn, const char *why)
+{
+	lockdep_assert_held(&mn->setup_lock);
+	pr_err("memnode %pISpc: our lease is gone (%s): its data is lost, I/O to it fails\n",
+	       &mn->addr, why);
+	rmai_mn_set_state(mn, RMAI_MN_RECONNECTING, RMAI_MN_DOWN);
+	cancel_delayed_work(&mn->expire_work);
+	mn->ops->changed(mn);
+}
+
 static void rmai_mn_err_work(struct work_struct *work)
 {
 	struct rmai_memnode *mn = container_of(work, struct rmai_memnode, err_work);
-	struct request_queue *q = mn->dev->disk->queue;
 	unsigned int noio = memalloc_noio_save();
 
 	pr_warn("memnode %pISpc lost; reconnecting, I/O to it waits up to %lu s\n",
 		&mn->addr, rmai_cfg.io_timeout / HZ);
 	cancel_delayed_work_sync(&mn->keepalive_work);
 	mutex_lock(&mn->setup_lock);
-	/* After this, no queue_rq() can still be posting on our queues. */
-	blk_mq_quiesce_queue(q);
 	rmai_mn_teardown_queues(mn);
-	blk_mq_unquiesce_queue(q);
 	mn->attempt = 0;
-	if (READ_ONCE(mn->state) == RMAI_MN_RECONNECTING)
+	if (READ_ONCE(mn->state) == RMAI_MN_RECONNECTING) {
+		queue_delayed_work(rmai_wq, &mn->expire_work,
+				   max_t(long, READ_ONCE(mn->down_since) + rmai_cfg.io_timeout -
+					       jiffies, 0));
 		queue_delayed_work(rmai_wq, &mn->reconnect_work, rmai_cfg.reconnect_delay);
+	}
 	mutex_unlock(&mn->setup_lock);
 	memalloc_noio_restore(noio);
 }
 
-static unsigned long rmai_mn_backoff(unsigned int attempt)
+/* Attempts come at least every quarter of the lease grace. */
+static unsigned long rmai_mn_attempt_cap(struct rmai_memnode *mn)
 {
-	unsigned long delay = rmai_cfg.reconnect_delay << min(attempt, 10U);
+	return max_t(unsigned long, min(rmai_cfg.reconnect_max, mn->lease_grace / 4), HZ / 4);
+}
 
-	delay = min(delay, rmai_cfg.reconnect_max);
-	return delay + get_random_u32() % (delay / 4 + 1);	/* jitter */
+static unsigned long rmai_mn_backoff(struct rmai_memnode *mn)
+{
+	unsigned long cap = rmai_mn_attempt_cap(mn) / 2;
+	unsigned long delay = rmai_cfg.reconnect_delay << min(mn->attempt, 10U);
+
+	delay = min(delay, cap);
+	return delay + get_random_u32() % (delay / 4 + 1);	/* jitter, within the cap */
 }
 
 static void rmai_mn_reconnect_work(struct work_struct *work)
@@ -311,29 +444,30 @@ static void rmai_mn_reconnect_work(struct work_struct *work)
 	struct rmai_memnode *mn = container_of(to_delayed_work(work),
 					       struct rmai_memnode, reconnect_work);
 	unsigned int noio = memalloc_noio_save();
-	unsigned long delay;
+	unsigned long delay, timeout;
 	int ret;
 
 	mutex_lock(&mn->setup_lock);
 	if (READ_ONCE(mn->state) != RMAI_MN_RECONNECTING)
 		goto out_unlock;
+	if (time_after(jiffies, mn->down_since + mn->lease_hold + rmai_mn_attempt_cap(mn))) {
+		rmai_mn_down(mn, "it was unreachable for longer than it keeps a lease");
+		goto out_unlock;
+	}
 	mn->attempt++;
-	ret = rmai_mn_connect(mn);
+	timeout = min(rmai_cfg.connect_timeout, rmai_mn_attempt_cap(mn) / 2);
+	ret = rmai_mn_connect(mn, timeout);
 	if (!ret) {
 		ret = rmai_mn_check_lease(mn);
 		if (ret)
 			rmai_mn_teardown_queues(mn);
 	}
 	if (ret == -ESTALE) {
-		pr_err("memnode %pISpc: our lease is gone (the memnode restarted or its grace period ran out): its data is lost, I/O to it fails\n",
-		       &mn->addr);
-		rmai_mn_set_state(mn, RMAI_MN_RECONNECTING, RMAI_MN_DOWN);
-		rmai_wb_drop(mn);
-		rmai_blk_kick(mn->dev);
+		rmai_mn_down(mn, "the memnode restarted, or its grace period ran out");
 		goto out_unlock;
 	}
 	if (ret) {
-		delay = rmai_mn_backoff(mn->attempt);
+		delay = rmai_mn_backoff(mn);
 		pr_info("memnode %pISpc: reconnect attempt %u failed (%pe), next in %u ms\n",
 			&mn->addr, mn->attempt, ERR_PTR(ret), jiffies_to_msecs(delay));
 		queue_delayed_work(rmai_wq, &mn->reconnect_work, delay);
@@ -343,17 +477,32 @@ static void rmai_mn_reconnect_work(struct work_struct *work)
 		rmai_mn_teardown_queues(mn);	/* the device is going away */
 		goto out_unlock;
 	}
+	cancel_delayed_work(&mn->expire_work);
 	mn->reconnects++;
 	pr_info("memnode %pISpc: reconnected after %u ms (attempt %u), lease of %u slabs resumed\n",
 		&mn->addr, jiffies_to_msecs(jiffies - mn->down_since), mn->attempt,
 		mn->nr_slabs);
 	if (rmai_cfg.keepalive)
 		queue_delayed_work(rmai_wq, &mn->keepalive_work, rmai_cfg.keepalive);
-	rmai_wb_resume(mn);
-	rmai_blk_kick(mn->dev);
+	mn->ops->changed(mn);
 out_unlock:
 	mutex_unlock(&mn->setup_lock);
 	memalloc_noio_restore(noio);
+}
+
+/* io_timeout since @mn was lost: what waits for it fails from now on. */
+static void rmai_mn_expire_work(struct work_struct *work)
+{
+	struct rmai_memnode *mn = container_of(to_delayed_work(work),
+					       struct rmai_memnode, expire_work);
+
+	mutex_lock(&mn->setup_lock);
+	if (READ_ONCE(mn->state) == RMAI_MN_RECONNECTING) {
+		pr_warn("memnode %pISpc: away for %lu s (io_timeout): its I/O fails until it is back\n",
+			&mn->addr, rmai_cfg.io_timeout / HZ);
+		mn->ops->expired(mn);
+	}
+	mutex_unlock(&mn->setup_lock);
 }
 
 static void rmai_mn_keepalive_work(struct work_struct *work)
@@ -375,13 +524,15 @@ static void rmai_mn_keepalive_work(struct work_struct *work)
 
 /* --- the device's memnodes ------------------------------------------------- */
 
-static int rmai_mn_init(struct rmai_dev *dev, unsigned int idx)
+static int rmai_mn_init(struct rmai_dev *dev, unsigned int idx,
+			const struct rmai_mn_ops *ops)
 {
 	struct rmai_memnode *mn = &dev->memnodes[idx];
 	unsigned int qid;
 
 	mn->dev = dev;
 	mn->idx = idx;
+	mn->ops = ops;
 	mn->addr = rmai_cfg.memnodes[idx];
 	mn->state = RMAI_MN_NEW;
 	mn->nr_queues = 1 + rmai_cfg.nr_queues;
@@ -393,16 +544,17 @@ static int rmai_mn_init(struct rmai_dev *dev, unsigned int idx)
 	for (qid = 0; qid < mn->nr_queues; qid++) {
 		mn->queues[qid].mn = mn;
 		mn->queues[qid].qid = qid;
+		mn->queues[qid].lost = rmai_mn_queue_lost;
 	}
 	mutex_init(&mn->ctrl.lock);
 	init_completion(&mn->ctrl.send_done);
 	init_completion(&mn->ctrl.recv_done);
 	spin_lock_init(&mn->state_lock);
-	INIT_LIST_HEAD(&mn->wb_retry);
 	mutex_init(&mn->setup_lock);
 	INIT_WORK(&mn->err_work, rmai_mn_err_work);
 	INIT_DELAYED_WORK(&mn->reconnect_work, rmai_mn_reconnect_work);
 	INIT_DELAYED_WORK(&mn->keepalive_work, rmai_mn_keepalive_work);
+	INIT_DELAYED_WORK(&mn->expire_work, rmai_mn_expire_work);
 	return 0;
 }
 
@@ -416,13 +568,14 @@ static void rmai_mn_exit(struct rmai_memnode *mn)
 /**
  * rmai_memnodes_connect() - connect every memnode and lease the device's slabs
  * @dev: the device, with @dev->size set
+ * @ops: how the memnodes' state changes reach the device
  *
  * Every memnode must answer within connect_timeout and report the same slab
  * size; the device's slabs are spread over them round-robin.
  *
  * Return: 0, or a negative errno with everything undone.
  */
-int rmai_memnodes_connect(struct rmai_dev *dev)
+int rmai_memnodes_connect(struct rmai_dev *dev, const struct rmai_mn_ops *ops)
 {
 	struct rmai_memnode *mn;
 	unsigned int i;
@@ -433,7 +586,7 @@ int rmai_memnodes_connect(struct rmai_dev *dev)
 	if (!dev->memnodes)
 		return -ENOMEM;
 	for (i = 0; i < dev->nr_memnodes; i++) {
-		ret = rmai_mn_init(dev, i);
+		ret = rmai_mn_init(dev, i, ops);
 		if (ret)
 			goto out_exit;
 	}
@@ -441,7 +594,7 @@ int rmai_memnodes_connect(struct rmai_dev *dev)
 	for (i = 0; i < dev->nr_memnodes; i++) {
 		mn = &dev->memnodes[i];
 		mn->slab_size = i ? dev->memnodes[0].slab_size : 0;
-		ret = rmai_mn_connect(mn);
+		ret = rmai_mn_connect(mn, rmai_cfg.connect_timeout);
 		if (ret)
 			goto out_disconnect;
 	}
@@ -499,12 +652,12 @@ void rmai_memnodes_go_live(struct rmai_dev *dev)
 
 /**
  * rmai_memnodes_stop_recovery() - undo rmai_memnodes_go_live()
- * @dev: the device, its disk deleted
+ * @dev: the device, its disk deleted and its staged writes drained
  *
  * Every memnode goes DOWN, so nothing starts recovery any more, then the
- * recovery, reconnect and keepalive work items are cancelled, and staged
- * writes still waiting for a reconnect are dropped. Queues stay as they are
- * (up, or down after a failure) for rmai_memnodes_disconnect().
+ * recovery, reconnect, expiry and keepalive work items are cancelled. Queues
+ * stay as they are (up, or down after a failure) for
+ * rmai_memnodes_disconnect().
  */
 void rmai_memnodes_stop_recovery(struct rmai_dev *dev)
 {
@@ -516,8 +669,8 @@ void rmai_memnodes_stop_recovery(struct rmai_dev *dev)
 		rmai_mn_set_state(mn, RMAI_MN_ANY, RMAI_MN_DOWN);
 		cancel_work_sync(&mn->err_work);
 		cancel_delayed_work_sync(&mn->reconnect_work);
+		cancel_delayed_work_sync(&mn->expire_work);
 		cancel_delayed_work_sync(&mn->keepalive_work);
-		rmai_wb_drop(mn);
 	}
 }
 

@@ -3,15 +3,27 @@
  * RMAI: a block device whose sectors live in remote memory nodes, reached by
  * one-sided RDMA, meant to be used as swap.
  *
- * The pieces, one stage of the data path per file:
- *   main.c       module parameters, module init/exit, the device list
- *   memnode.c    one memory node: its queues, lease, recovery and reconnect
- *   queue.c      one rdma_cm connection: QP, CQ, connect and teardown
- *   ctrl.c       the control protocol on queue 0 (rmai_proto.h)
- *   blk.c        the blk-mq device: requests to RDMA READ/WRITE and back
- *   vmr.c        the VMR cache (prefetch on a read miss) and write ordering
- *   writeback.c  small writes staged and completed before they land
+ * One stage of the data path per file, each calling only the ones below it;
+ * completions come back up through callbacks:
+ *
+ *   dev.c        device lifecycle: set up and take down, in exact reverse
+ *   blk.c        blk-mq requests: routing through the stages below, waits
+ *                (requests parked, then driven again), completion, timeouts
+ *   order.c      write ordering: the writes in flight, by device page;
+ *                whoever overlaps one waits on it (or reads its staged copy)
+ *   vmr.c        the VMR cache: prefetch on a read miss, sharded, pinned
+ *   writeback.c  small writes staged per memnode and completed before they
+ *                land
+ *   xfer.c       the transfer layer: the only code that maps, builds, posts
+ *                and completes work requests, with send-queue credits
+ *   memnode.c    one memnode: its lease, error recovery and reconnect
+ *   ctrl.c       the control protocol on queue 0 (rmai_proto.h), its replies
+ *                checked by reply.c (pure functions, fuzzed in userspace)
+ *   queue.c      one rdma_cm connection: connect, PD, CQ, QP, teardown
+ *   copy.c       the one copy between a request's pages and a page array
  *   sysfs.c      /sys/block/rmaiN/rmai/: statistics and memnode states
+ *   main.c       module parameters, module init and exit
+ *   compat.h     every 6.1/6.12 difference
  */
 #ifndef RMAI_H
 #define RMAI_H
@@ -31,13 +43,12 @@
 #define RMAI_MAX_SEGMENTS	128	/* scatterlist entries of one request */
 #define RMAI_MAX_SGE		32	/* SGEs per work request we ask for */
 #define RMAI_CTRL_TIMEOUT_MS	5000	/* a control reply must arrive by then */
-#define RMAI_MAX_RETRIES	5	/* requeues of a request after a QP error */
 #define RMAI_LAT_BUCKETS	24	/* latency histogram: < 1 us .. >= 2^22 us */
 #define RMAI_VMR_MIN_KB		64	/* vmr_kb range */
 #define RMAI_VMR_MAX_KB		2048
 #define RMAI_VMR_MAX_PAGES	(RMAI_VMR_MAX_KB * SZ_1K / PAGE_SIZE)
 #define RMAI_WB_MAX_PAGES	16	/* writes staged for write-back: <= 64 KiB */
-#define RMAI_WB_MAX_SLOTS	256	/* staged writes in flight, at most */
+#define RMAI_WB_MAX_SLOTS	256	/* staged writes in flight per memnode */
 
 /**
  * struct rmai_config - module parameters, checked once at load
@@ -49,13 +60,14 @@
  * @connect_timeout: jiffies a queue may take to connect
  * @io_timeout: jiffies a request waits for a lost memnode before failing
  * @reconnect_delay: jiffies before the first reconnect attempt; doubles up
- *	to @reconnect_max
+ *	to @reconnect_max, and to a quarter of the memnode's lease grace
  * @reconnect_max: jiffies, the longest wait between attempts
  * @keepalive: jiffies between keepalives on an idle memnode; 0 disables
  * @synchronous: expose BLK_FEAT_SYNCHRONOUS so swap waits inline per folio
  * @vmr_shift: log2 of the VMR size in bytes
  * @cache_mb: MiB of VMR cache; 0 disables it
- * @writeback_mb: MiB of staging pages for write-back; 0 disables it
+ * @writeback_mb: MiB of staging pages for write-back, split evenly between
+ *	the memnodes; 0 disables it
  */
 struct rmai_config {
 	unsigned int nr_memnodes;
@@ -78,35 +90,137 @@ extern struct rmai_config rmai_cfg;
 extern int rmai_major;
 extern struct workqueue_struct *rmai_wq;
 
+struct rmai_dev;
+struct rmai_memnode;
+struct rmai_queue;
+
+/* --- queue.c: one rdma_cm connection ------------------------------------ */
+
+/**
+ * struct rmai_queue_limits - what the RDMA device lets one queue do
+ * @sge_write: SGEs per RDMA WRITE (max_send_sge)
+ * @sge_read: SGEs per RDMA READ (max_sge_rd)
+ * @send_wrs: send work requests, what xfer.c hands out as credits
+ */
+struct rmai_queue_limits {
+	unsigned int sge_write;
+	unsigned int sge_read;
+	unsigned int send_wrs;
+};
+
+/**
+ * struct rmai_queue - one rdma_cm connection to a memnode
+ * @mn: owner
+ * @qid: 0: control, else hardware queue + 1
+ * @cm_id: the connection; NULL when torn down
+ * @pd: protection domain; its local DMA lkey serves every SGE
+ * @cq: from the device's CQ pool
+ * @qp: RC
+ * @cq_size: CQEs taken from the pool
+ * @lim: its limits, decided at connect
+ * @zero_dma: ZERO_PAGE mapped for WRITE_ZEROES (data queues)
+ * @lost: called once the connection broke (any context)
+ * @cm_done: the connect step waited for has finished
+ * @cm_event: the last rdma_cm event of the connect
+ * @cm_status: that event's status
+ * @cm_reason: why the connect failed, in words, for the log
+ * @rep: the memnode's accept (or reject) data
+ * @rep_len: bytes of it received
+ * @connected: ESTABLISHED seen: later events mean the connection is lost
+ * @live: takes transfers (xfer.c): from the connect until recovery stops it
+ * @post_lock: send-queue credits, the backlog and @live (xfer.c)
+ * @credits: send work requests free
+ * @backlog: transfers waiting for credits, in order
+ */
+struct rmai_queue {
+	struct rmai_memnode *mn;
+	u16 qid;
+	struct rdma_cm_id *cm_id;
+	struct ib_pd *pd;
+	struct ib_cq *cq;
+	struct ib_qp *qp;
+	unsigned int cq_size;
+	struct rmai_queue_limits lim;
+	u64 zero_dma;
+	void (*lost)(struct rmai_queue *queue);
+	struct completion cm_done;
+	enum rdma_cm_event_type cm_event;
+	int cm_status;
+	const char *cm_reason;
+	struct rmai_cm_rep rep;
+	u8 rep_len;
+	bool connected;
+	bool live;
+	spinlock_t post_lock;		/* @credits, @backlog, @live */
+	unsigned int credits;
+	struct list_head backlog;
+};
+
+int rmai_queue_connect(struct rmai_queue *queue, const struct sockaddr *addr,
+		       const struct rmai_cm_req *req, unsigned long timeout);
+void rmai_queue_stop(struct rmai_queue *queue);
+void rmai_queue_free(struct rmai_queue *queue);
+
+/* --- xfer.c: the transfer layer ------------------------------------------ */
+
+/**
+ * struct rmai_xfer - one run of RDMA READ or WRITE between local pages and
+ *	one remote address: a chain of work requests, the last one signaled
+ * @cqe: completion of the last work request
+ * @queue: posted there
+ * @backlog: on @queue's backlog while it waits for credits
+ * @done: called once with 0 or a negative errno, in softirq or process
+ *	context; local pages are unmapped by then
+ * @sgl: local pages, for @dir (unless @zeroes)
+ * @nr_sg: entries in @sgl
+ * @nents: entries DMA-mapped, 0 when nothing is mapped
+ * @zeroes: WRITE of this many zero pages instead of @sgl (WRITE_ZEROES)
+ * @write: RDMA WRITE (else READ)
+ * @remote_addr: where the run starts on the memnode
+ * @rkey: its remote key
+ * @sges: room for @nr_sg (or @zeroes) SGEs
+ * @wrs: room for as many work requests as the run needs
+ * @nr_wrs: work requests built, = credits taken
+ * @next: a transfer chained behind this one: posted with it, completed on
+ *	its own
+ */
+struct rmai_xfer {
+	struct ib_cqe cqe;
+	struct rmai_queue *queue;
+	struct list_head backlog;
+	void (*done)(struct rmai_xfer *x, int status);
+	struct scatterlist *sgl;
+	unsigned int nr_sg;
+	int nents;
+	unsigned int zeroes;
+	bool write;
+	u64 remote_addr;
+	u32 rkey;
+	struct ib_sge *sges;
+	struct ib_rdma_wr *wrs;
+	unsigned int nr_wrs;
+	struct rmai_xfer *next;
+};
+
+unsigned int rmai_xfer_max_wrs(unsigned int nr_sge, unsigned int sge);
+void rmai_xfer_post(struct rmai_queue *queue, struct rmai_xfer *x);
+void rmai_xfer_stop(struct rmai_queue *queue);
+void rmai_xfer_flush(struct rmai_queue *queue);
+
+/* --- memnode.c: lease and recovery ---------------------------------------- */
+
 /*
  * A memnode's state, as sysfs shows it. NEW until the disk goes live.
- * Only CONNECTED memnodes are sent
- * I/O; while RECONNECTING, requests wait up to io_timeout and then fail;
- * DOWN means the lease is gone (the memnode lost it, or the device is being
- * removed), so every request to it fails.
+ * Only CONNECTED memnodes are sent I/O; while RECONNECTING, requests wait
+ * up to io_timeout and then fail; DOWN means the lease is gone (the memnode
+ * lost it, its grace ran out, or the device is being removed), so every
+ * request to it fails.
  */
 enum rmai_mn_state {
 	RMAI_MN_NEW,
 	RMAI_MN_CONNECTED,
 	RMAI_MN_RECONNECTING,
 	RMAI_MN_DOWN,
-};
-
-/* One rdma_cm connection to a memnode: queue 0 is control, 1..n data. */
-struct rmai_queue {
-	struct rmai_memnode *mn;	/* owner */
-	u16 qid;			/* 0: control, else hw queue + 1 */
-	struct rdma_cm_id *cm_id;	/* the connection; NULL when torn down */
-	struct ib_pd *pd;		/* local DMA lkey for every SGE */
-	struct ib_cq *cq;		/* from the device's CQ pool */
-	struct ib_qp *qp;		/* RC, created on ADDR_RESOLVED */
-	unsigned int cq_size;		/* CQEs taken from the pool */
-	unsigned int max_sge;		/* SGEs per work request */
-	u64 zero_dma;			/* ZERO_PAGE mapped for WRITE_ZEROES */
-	struct completion cm_done;	/* connect finished, see @cm_error */
-	int cm_error;			/* 0 or why the connect failed */
-	const char *cm_reason;		/* that reason in words, for the log */
-	struct rmai_cm_rep rep;		/* the memnode's accept */
 };
 
 /* The control channel of a memnode: one request in flight at a time. */
@@ -127,16 +241,31 @@ struct rmai_ctrl {
 };
 
 /**
+ * struct rmai_mn_ops - how a memnode's state changes reach the device
+ * @changed: the memnode went CONNECTED or DOWN (process context)
+ * @expired: io_timeout passed since it was lost (process context)
+ */
+struct rmai_mn_ops {
+	void (*changed)(struct rmai_memnode *mn);
+	void (*expired)(struct rmai_memnode *mn);
+};
+
+/**
  * struct rmai_memnode - one memory node serving slabs of a device
  * @dev: the device
  * @idx: position in memnodes=
  * @addr: where it listens
+ * @ops: the device's handlers of state changes
  * @state: &enum rmai_mn_state, changed under @state_lock only
  * @state_lock: makes a change of @state and @down_since one step
  * @down_since: jiffies when it left CONNECTED
  * @token: the lease token (0 until the first connect)
  * @slab_size: bytes per slab, from the memnode
+ * @pool_slabs: slabs in the memnode's pool, from its accept
  * @nr_free: free slabs the memnode reported when queue 0 connected
+ * @lease_grace: jiffies the memnode keeps a lost session's lease
+ * @lease_hold: jiffies the memnode keeps a lease after losing us: its
+ *	grace plus the time it takes to notice (from its accept)
  * @nr_slabs: slabs of the device this memnode holds
  * @nr_queues: 1 + rmai_cfg.nr_queues
  * @queues: [@nr_queues]; queues[0] is control
@@ -145,21 +274,24 @@ struct rmai_ctrl {
  * @err_work: takes the queues down after an error (then reconnects)
  * @reconnect_work: the next reconnect attempt
  * @keepalive_work: periodic KEEPALIVE while connected
+ * @expire_work: io_timeout after it was lost
  * @attempt: reconnect attempts since it went down
  * @reconnects: successful reconnects since load
- * @wb_retry: staged writes that failed on it, posted again after the
- *	reconnect (under rmai_dev.wb.lock)
  */
 struct rmai_memnode {
 	struct rmai_dev *dev;
 	unsigned int idx;
 	struct sockaddr_storage addr;
+	const struct rmai_mn_ops *ops;
 	int state;
 	spinlock_t state_lock;		/* see @state */
 	unsigned long down_since;
 	u64 token;
 	u64 slab_size;
-	unsigned int nr_free;
+	u32 pool_slabs;
+	u32 nr_free;
+	unsigned long lease_grace;
+	unsigned long lease_hold;
 	unsigned int nr_slabs;
 	unsigned int nr_queues;
 	struct rmai_queue *queues;
@@ -168,9 +300,9 @@ struct rmai_memnode {
 	struct work_struct err_work;
 	struct delayed_work reconnect_work;
 	struct delayed_work keepalive_work;
+	struct delayed_work expire_work;
 	unsigned int attempt;
 	unsigned int reconnects;
-	struct list_head wb_retry;
 };
 
 /* Where one slab of the device lives. */
@@ -182,112 +314,305 @@ struct rmai_slab {
 	bool leased;			/* held, to be released at teardown */
 };
 
+/* What a request may do with its memnode now (rmai_memnode_ready()). */
+enum rmai_mn_ready {
+	RMAI_MN_GO,		/* connected */
+	RMAI_MN_WAIT,		/* reconnecting: wait for it */
+	RMAI_MN_FAIL,		/* down, or io_timeout passed: fail */
+};
+
+const char *rmai_mn_state_name(int state);
+enum rmai_mn_ready rmai_memnode_ready(struct rmai_memnode *mn);
+int rmai_memnodes_connect(struct rmai_dev *dev, const struct rmai_mn_ops *ops);
+void rmai_memnodes_go_live(struct rmai_dev *dev);
+void rmai_memnodes_stop_recovery(struct rmai_dev *dev);
+void rmai_memnodes_disconnect(struct rmai_dev *dev);
+void rmai_memnode_error(struct rmai_memnode *mn);
+void rmai_memnodes_remove_ibdev(struct rmai_dev *dev, struct ib_device *ibdev);
+
+/* ctrl.c */
+struct rmai_slab_info;
+const char *rmai_status_name(unsigned int status);
+int rmai_status_errno(unsigned int status);
+int rmai_ctrl_init(struct rmai_memnode *mn);
+void rmai_ctrl_exit(struct rmai_memnode *mn);
+int rmai_ctrl_hello(struct rmai_memnode *mn);
+int rmai_ctrl_alloc(struct rmai_memnode *mn, u32 count,
+		    struct rmai_slab_info *desc);
+int rmai_ctrl_release(struct rmai_memnode *mn, u32 count, const u32 *index);
+int rmai_ctrl_list(struct rmai_memnode *mn, u32 start, u32 *total,
+		   u32 *count, struct rmai_slab_info *desc);
+int rmai_ctrl_keepalive(struct rmai_memnode *mn);
+
+/* --- order.c: writes in flight --------------------------------------------- */
+
+struct rmai_wb_slot;
+
+/**
+ * struct rmai_range - a write in flight, over device pages
+ * @node: in the registry, by page
+ * @waiters: requests waiting for it to end (&struct rmai_cmd.wait)
+ * @staged: its staged copy, when write-back holds it (readers copy it)
+ */
+struct rmai_range {
+	struct interval_tree_node node;
+	struct list_head waiters;
+	struct rmai_wb_slot *staged;
+};
+
+/**
+ * struct rmai_order - the registry of writes in flight
+ * @lock: the tree and every range's waiters
+ * @ranges: registered ranges, by device page
+ */
+struct rmai_order {
+	spinlock_t lock;		/* see above */
+	struct rb_root_cached ranges;
+};
+
+/* What a read finds in the registry. */
+enum rmai_order_read {
+	RMAI_ORDER_CLEAR,	/* no write in flight over it */
+	RMAI_ORDER_STAGED,	/* inside one staged write: copy that */
+	RMAI_ORDER_WAIT,	/* parked on an overlapping write */
+};
+
+struct rmai_cmd;
+void rmai_order_init(struct rmai_order *order);
+bool rmai_order_busy(struct rmai_dev *dev, u64 pos, u64 len);
+bool rmai_order_begin(struct rmai_dev *dev, struct rmai_range *range, u64 pos,
+		      u64 len, struct rmai_cmd *waiter);
+void rmai_order_end(struct rmai_dev *dev, struct rmai_range *range);
+void rmai_order_wake(struct rmai_dev *dev, struct rmai_range *range);
+enum rmai_order_read rmai_order_read(struct rmai_dev *dev, u64 pos, u64 len,
+				     struct rmai_cmd *cmd,
+				     struct rmai_wb_slot **slot);
+
+/* --- copy.c ---------------------------------------------------------------- */
+
+void rmai_copy_rq(struct request *rq, struct page **pages, u32 off, bool to_rq);
+
+/* --- writeback.c: staged writes --------------------------------------------- */
+
+/**
+ * struct rmai_wb_slot - a staged write
+ * @range: its pages in the write registry, @range.staged pointing back
+ * @list: a pool's free list, or its memnode's retry list
+ * @pool: the memnode's pool it came from
+ * @pins: 1 while it is staged, plus readers copying it
+ * @pos: byte offset on the device
+ * @nr_pages: pages in use
+ * @xfer: its RDMA WRITE
+ * @pages: [RMAI_WB_MAX_PAGES] the staged data
+ * @sgl: [RMAI_WB_MAX_PAGES] @pages, as the transfer maps them
+ * @sges: [RMAI_WB_MAX_PAGES] SGEs of @xfer
+ * @wrs: [RMAI_WB_MAX_PAGES] work requests of @xfer
+ */
+struct rmai_wb_slot {
+	struct rmai_range range;
+	struct list_head list;
+	struct rmai_wb_pool *pool;
+	atomic_t pins;
+	u64 pos;
+	unsigned int nr_pages;
+	struct rmai_xfer xfer;
+	struct page *pages[RMAI_WB_MAX_PAGES];
+	struct scatterlist sgl[RMAI_WB_MAX_PAGES];
+	struct ib_sge sges[RMAI_WB_MAX_PAGES];
+	struct ib_rdma_wr wrs[RMAI_WB_MAX_PAGES];
+};
+
+/**
+ * struct rmai_wb_pool - one memnode's share of the staging
+ * @dev: the device
+ * @mn: the memnode whose writes it stages
+ * @lock: the free slots and pages, and @retry
+ * @slots: [@nr_slots]
+ * @nr_slots: staged writes at most
+ * @free_slots: slots not in use
+ * @free_pages: a stack of free staging pages
+ * @nr_free_pages: entries in @free_pages
+ * @nr_pages: staging pages it owns
+ * @retry: staged writes that failed, posted again after the reconnect
+ * @in_flight: slots in use
+ */
+struct rmai_wb_pool {
+	struct rmai_dev *dev;
+	struct rmai_memnode *mn;
+	spinlock_t lock;		/* see above */
+	struct rmai_wb_slot *slots;
+	unsigned int nr_slots;
+	struct list_head free_slots;
+	struct page **free_pages;
+	unsigned int nr_free_pages;
+	unsigned int nr_pages;
+	struct list_head retry;
+	atomic_t in_flight;
+};
+
+/**
+ * struct rmai_wb - write-back of the device
+ * @pools: [nr_memnodes], NULL when write-back is off
+ * @lock: @flushes, @flushing
+ * @flushing: a FLUSH waits: stage nothing new, so that it cannot starve
+ * @flushes: FLUSH requests waiting for the staged writes to land
+ * @in_flight: staged writes in flight, all pools
+ * @idle: woken when @in_flight drops to 0
+ */
+struct rmai_wb {
+	struct rmai_wb_pool *pools;
+	spinlock_t lock;		/* see above */
+	bool flushing;
+	struct list_head flushes;
+	atomic_t in_flight;
+	wait_queue_head_t idle;
+};
+
+/* What write-back did with a write. */
+enum rmai_wb_route {
+	RMAI_WB_STAGED,		/* staged: end the request now */
+	RMAI_WB_WAIT,		/* parked on an overlapping write */
+	RMAI_WB_DIRECT,		/* not staged: write it directly */
+};
+
+/* --- vmr.c: the VMR cache ------------------------------------------------------ */
+
+enum rmai_vmr_state {
+	RMAI_VMR_FREE,		/* on its shard's free list */
+	RMAI_VMR_FETCHING,	/* hashed, its READ in flight */
+	RMAI_VMR_VALID,		/* hashed, on the LRU, equal to remote memory */
+	RMAI_VMR_GONE,		/* unhashed while pinned: freed at the last unpin */
+};
+
+/**
+ * struct rmai_vmr - a cache entry: one VMR's data
+ * @node: in its shard's hash, while hashed
+ * @lru: its shard's LRU (VALID) or free list (FREE)
+ * @shard: owner
+ * @index: VMR number on the device
+ * @state: &enum rmai_vmr_state, under the shard's lock
+ * @pins: copies in progress, plus 1 while its fetch is in flight
+ * @waiters: reads served when the fetch lands
+ * @xfer: the fetch
+ * @used: pages read from it, for the prefetch accounting
+ * @sgl: [vmr_pages] its pages
+ * @sges: [vmr_pages]
+ * @wrs: [wrs_per_vmr]
+ * @pages: [vmr_pages]
+ */
+struct rmai_vmr {
+	struct hlist_node node;
+	struct list_head lru;
+	struct rmai_vmr_shard *shard;
+	u64 index;
+	enum rmai_vmr_state state;
+	int pins;
+	struct list_head waiters;
+	struct rmai_xfer xfer;
+	DECLARE_BITMAP(used, RMAI_VMR_MAX_PAGES);
+	struct scatterlist *sgl;
+	struct ib_sge *sges;
+	struct ib_rdma_wr *wrs;
+	struct page *pages[];
+};
+
+/**
+ * struct rmai_vmr_shard - one lock's worth of the cache (VMR n lives in
+ *	shard n % nr_shards)
+ * @lock: everything below and the state, pins and waiters of its entries;
+ *	held for list and hash work only, never for a copy
+ * @dev: the device
+ * @hash: [1 << hash_bits] hashed entries
+ * @hash_bits: log2 of the buckets
+ * @lru: VALID entries, most recent first
+ * @free: FREE entries
+ * @nr_entries: entries allocated
+ * @max_entries: its share of cache_mb
+ */
+struct rmai_vmr_shard {
+	spinlock_t lock;		/* see above */
+	struct rmai_dev *dev;
+	struct hlist_head *hash;
+	unsigned int hash_bits;
+	struct list_head lru;
+	struct list_head free;
+	unsigned int nr_entries;
+	unsigned int max_entries;
+};
+
+/**
+ * struct rmai_cache - the VMR cache (vmr.c)
+ * @shards: [@nr_shards]; none when the cache is off
+ * @nr_shards: 0 when the cache is off
+ * @credit: prefetch pays while >= 0, in pages
+ * @probe: misses without credit, counted
+ * @grow_work: allocates entries back once memory pressure is over
+ * @shrinker: frees entries under pressure
+ */
+struct rmai_cache {
+	struct rmai_vmr_shard *shards;
+	unsigned int nr_shards;
+	atomic_t credit;
+	atomic_t probe;
+	struct delayed_work grow_work;
+	struct shrinker *shrinker;
+};
+
+/* What the cache did with a read. */
+enum rmai_vmr_route {
+	RMAI_VMR_SERVED,	/* copied: end the request now */
+	RMAI_VMR_POSTED,	/* it completes later (fetch, or waiting for one) */
+	RMAI_VMR_DIRECT,	/* not cached: read it directly */
+};
+
+/* --- blk.c: requests ---------------------------------------------------------- */
+
+/**
+ * struct rmai_cmd_ops - how the stages below blk.c hand requests back
+ * @end: end a request that they served or that failed (any context)
+ * @redrive: drive requests that waited again from the top of their route
+ *	(any context); the list is emptied
+ */
+struct rmai_cmd_ops {
+	void (*end)(struct rmai_cmd *cmd, blk_status_t status);
+	void (*redrive)(struct rmai_dev *dev, struct list_head *cmds);
+};
+
+/* Where a started request is, for the timeout handler and for waits. */
+enum rmai_cmd_where {
+	RMAI_CMD_IDLE,		/* in queue_rq, or being completed */
+	RMAI_CMD_POSTED,	/* its transfer is on a queue */
+	RMAI_CMD_WAITING,	/* parked: a write, a fetch, a memnode, a flush */
+};
+
 /**
  * struct rmai_cmd - per-request state, the blk-mq PDU
- * @cqe: completion of the last (signaled) work request
- * @queue: the queue the request was posted on
- * @wait: in a VMR's waiters (a read) or the flush waiters (a FLUSH)
+ * @xfer: its RDMA (READ, WRITE or WRITE_ZEROES)
  * @range: its pages in the write registry (a direct write)
  * @registered: @range is in the registry
- * @nents: DMA-mapped scatterlist entries; 0 when nothing is mapped
- * @retries: requeues after a failed work request
+ * @wait: in the list of what it waits for
+ * @where: &enum rmai_cmd_where
+ * @dev: the device
+ * @slab: its slab
+ * @slab_off: its offset in the slab
+ * @hctx: the hardware queue it came on: its data queue on the memnode
  * @status: the request's result
- * @start_ns: when it was started, for the latency histogram
- * @wrs: [rmai_dev.wrs_per_cmd] work requests
- * @sges: [RMAI_MAX_SEGMENTS] their SGEs
+ * @start_ns: when it was first started, for the latency histogram
  * @sgl: [RMAI_MAX_SEGMENTS] the request's pages
  */
 struct rmai_cmd {
-	struct ib_cqe cqe;
-	struct rmai_queue *queue;
-	struct list_head wait;
-	struct interval_tree_node range;
+	struct rmai_xfer xfer;
+	struct rmai_range range;
 	bool registered;
-	int nents;
-	u8 retries;
+	struct list_head wait;
+	enum rmai_cmd_where where;
+	struct rmai_dev *dev;
+	struct rmai_slab *slab;
+	u64 slab_off;
+	unsigned int hctx;
 	blk_status_t status;
 	u64 start_ns;
-	struct ib_rdma_wr *wrs;
-	struct ib_sge *sges;
 	struct scatterlist sgl[];
-};
-
-/* Where a request goes, as the cache and write-back decide. */
-enum rmai_route {
-	RMAI_SERVED,	/* done locally: end the request now */
-	RMAI_POSTED,	/* under way: it completes later */
-	RMAI_RETRY,	/* a write to its pages is in flight: try again */
-	RMAI_DIRECT,	/* straight to the memnode, by RDMA */
-};
-
-enum rmai_vmr_state {
-	RMAI_VMR_FREE,		/* on the free list */
-	RMAI_VMR_FETCHING,	/* hashed, its READ in flight */
-	RMAI_VMR_VALID,		/* hashed, on the LRU, equal to remote memory */
-	RMAI_VMR_ORPHAN,	/* unhashed by a write; freed when its READ lands */
-};
-
-/* A cache entry: one VMR's data. */
-struct rmai_vmr {
-	struct hlist_node node;		/* in the cache hash, while hashed */
-	struct list_head lru;		/* LRU (VALID) or free list (FREE) */
-	struct rmai_dev *dev;		/* owner */
-	u64 index;			/* VMR number on the device */
-	enum rmai_vmr_state state;	/* under rmai_cache.lock */
-	struct list_head waiters;	/* reads served when the fetch lands */
-	struct rmai_queue *queue;	/* the fetch runs there */
-	struct ib_cqe cqe;		/* completion of the fetch */
-	DECLARE_BITMAP(used, RMAI_VMR_MAX_PAGES); /* pages read from it */
-	struct scatterlist *sgl;	/* [vmr_pages] its pages */
-	struct ib_sge *sges;		/* [vmr_pages] */
-	struct ib_rdma_wr *wrs;		/* [wrs_per_vmr] */
-	struct page *pages[];		/* [vmr_pages] */
-};
-
-/* The VMR cache and the registry of writes in flight (vmr.c). */
-struct rmai_cache {
-	spinlock_t lock;		/* everything below */
-	struct hlist_head *hash;	/* [1 << hash_bits] hashed entries */
-	unsigned int hash_bits;		/* log2 of the buckets */
-	struct list_head lru;		/* VALID entries, most recent first */
-	struct list_head free;		/* FREE entries */
-	unsigned int nr_entries;	/* allocated entries */
-	unsigned int max_entries;	/* cache_mb worth of them */
-	struct rb_root_cached writes;	/* writes in flight, by page */
-	int credit;			/* prefetch pays while >= 0, in pages */
-	unsigned int probe;		/* misses without credit, counted */
-	struct work_struct grow_work;	/* allocates entries back */
-	struct shrinker *shrinker;	/* frees entries under pressure */
-};
-
-/* A staged write (writeback.c). */
-struct rmai_wb_slot {
-	struct interval_tree_node range; /* its pages, in the write registry */
-	struct list_head list;		/* free list, or a memnode's retry list */
-	struct rmai_dev *dev;		/* owner */
-	struct rmai_queue *queue;	/* posted there */
-	const struct rmai_slab *slab;	/* where it goes */
-	u64 slab_off;			/* ... at this offset */
-	struct ib_cqe cqe;		/* completion of its WRITE */
-	unsigned int nr_pages;		/* pages in use */
-	struct page *pages[RMAI_WB_MAX_PAGES]; /* the staged data */
-	struct scatterlist sgl[RMAI_WB_MAX_PAGES]; /* @pages, DMA-mapped */
-	struct ib_sge sges[RMAI_WB_MAX_PAGES]; /* SGEs of @sgl */
-	struct ib_rdma_wr wrs[RMAI_WB_MAX_PAGES]; /* the WRITE, chained */
-};
-
-/* The write-back pool (writeback.c). */
-struct rmai_wb {
-	spinlock_t lock;		/* free slots and pages, flushes, retry lists */
-	struct rmai_wb_slot *slots;	/* [nr_slots] */
-	unsigned int nr_slots;		/* 0: write-back off */
-	struct list_head free_slots;	/* slots not in use */
-	struct page **free_pages;	/* a stack of free staging pages */
-	unsigned int nr_free_pages;	/* entries in @free_pages */
-	atomic_t in_flight;		/* slots in use */
-	bool flushing;			/* a FLUSH waits: stage nothing new */
-	struct list_head flushes;	/* FLUSH requests waiting */
-	wait_queue_head_t idle;		/* woken when @in_flight drops */
 };
 
 /* I/O classes counted in the statistics. */
@@ -305,9 +630,9 @@ struct rmai_stats {
 	u64 ops[RMAI_NR_IO];		/* requests completed, by class */
 	u64 bytes[RMAI_NR_IO];		/* bytes completed, by class */
 	u64 errors;			/* requests failed */
-	u64 requeues;			/* requests retried after a QP error */
-	u64 started;			/* requests posted to a QP */
-	u64 finished;			/* posted requests completed */
+	u64 requeues;			/* requests driven again after a wait */
+	u64 started;			/* transfers posted to a QP */
+	u64 finished;			/* posted transfers completed */
 	u64 lat[2][RMAI_LAT_BUCKETS];	/* READ/WRITE: completions by log2 us */
 	u64 cache_hits;			/* reads served by a cached VMR */
 	u64 cache_misses;		/* reads whose VMR was not cached */
@@ -316,12 +641,12 @@ struct rmai_stats {
 	u64 evictions;			/* VMRs evicted for another */
 	u64 shrunk;			/* bytes the shrinker freed */
 	u64 staged;			/* writes completed by write-back */
+	u64 staged_reads;		/* reads served from a staged write */
 };
 
 /**
  * struct rmai_dev - one /dev/rmaiN
  * @id: N
- * @list: in the module's device list
  * @disk: the block device
  * @tag_set: its blk-mq tags; the PDU is &struct rmai_cmd
  * @size: bytes
@@ -331,19 +656,21 @@ struct rmai_stats {
  * @slab_shift: log2 of the slab size (all memnodes use one size)
  * @nr_slabs: entries in @slabs
  * @slabs: [@nr_slabs]; slab i lives on memnode i % @nr_memnodes
- * @max_sge: SGEs per work request, the same on every queue
+ * @lim: the limits every data queue meets (the first data queue sets them)
  * @wrs_per_cmd: work requests one request needs at most
  * @vmr_shift: log2 of the VMR size
  * @vmr_pages: pages in a VMR
  * @wrs_per_vmr: work requests a VMR fetch needs
- * @cache: the VMR cache and the write registry
- * @wb: the write-back pool
+ * @cmd_ops: blk.c's handlers, for the stages below it
+ * @order: the write registry
+ * @cache: the VMR cache
+ * @wb: write-back
+ * @waiting: [nr_memnodes] requests parked until that memnode is back
+ * @waiting_lock: @waiting
  * @stats: per-CPU counters
- * @deleting: set once removal started: no more recovery
  */
 struct rmai_dev {
 	int id;
-	struct list_head list;
 	struct gendisk *disk;
 	struct blk_mq_tag_set tag_set;
 	u64 size;
@@ -353,86 +680,55 @@ struct rmai_dev {
 	unsigned int slab_shift;
 	unsigned int nr_slabs;
 	struct rmai_slab *slabs;
-	unsigned int max_sge;
+	struct rmai_queue_limits lim;
 	unsigned int wrs_per_cmd;
 	unsigned int vmr_shift;
 	unsigned int vmr_pages;
 	unsigned int wrs_per_vmr;
+	const struct rmai_cmd_ops *cmd_ops;
+	struct rmai_order order;
 	struct rmai_cache cache;
 	struct rmai_wb wb;
+	struct list_head *waiting;
+	spinlock_t waiting_lock;	/* @waiting */
 	struct rmai_stats __percpu *stats;
-	bool deleting;
 };
 
-/* queue.c */
-int rmai_queue_connect(struct rmai_queue *queue);
-void rmai_queue_stop(struct rmai_queue *queue);
-void rmai_queue_free(struct rmai_queue *queue);
-unsigned int rmai_queue_send_wrs(const struct rmai_queue *queue);
-
-/* ctrl.c */
-const char *rmai_status_name(unsigned int status);
-int rmai_status_errno(unsigned int status);
-int rmai_ctrl_init(struct rmai_memnode *mn);
-void rmai_ctrl_exit(struct rmai_memnode *mn);
-int rmai_ctrl_hello(struct rmai_memnode *mn);
-int rmai_ctrl_alloc(struct rmai_memnode *mn, u32 count,
-		    struct rmai_slab_desc *desc);
-int rmai_ctrl_release(struct rmai_memnode *mn, u32 count, const u32 *index);
-int rmai_ctrl_list(struct rmai_memnode *mn, u32 start, u32 *total,
-		   u32 *count, struct rmai_slab_desc *desc);
-int rmai_ctrl_keepalive(struct rmai_memnode *mn);
-
-/* memnode.c */
-int rmai_memnodes_connect(struct rmai_dev *dev);
-void rmai_memnodes_go_live(struct rmai_dev *dev);
-void rmai_memnodes_stop_recovery(struct rmai_dev *dev);
-void rmai_memnodes_disconnect(struct rmai_dev *dev);
-void rmai_memnode_error(struct rmai_memnode *mn);
-void rmai_memnodes_remove_ibdev(struct rmai_dev *dev, struct ib_device *ibdev);
-const char *rmai_mn_state_name(int state);
-
 /* blk.c */
-struct ib_rdma_wr *rmai_build_wrs(struct ib_rdma_wr *wrs, struct ib_sge *sges,
-				  int nr_sge, unsigned int max_sge,
-				  enum ib_wr_opcode opcode, u64 remote_addr,
-				  u32 rkey, struct ib_cqe *cqe);
-int rmai_cmd_prepare(struct rmai_queue *queue, struct request *rq,
-		     u64 remote_addr, u32 rkey, struct ib_rdma_wr **last);
-int rmai_cmd_post(struct rmai_queue *queue, struct request *rq);
-void rmai_cmd_unmap(struct ib_device *ibdev, struct request *rq);
-void rmai_cmd_failed(struct rmai_cmd *cmd);
-void rmai_wr_error(struct ib_wc *wc);
+extern const struct rmai_cmd_ops rmai_blk_cmd_ops;
 int rmai_blk_alloc(struct rmai_dev *dev);
 int rmai_blk_add(struct rmai_dev *dev);
 void rmai_blk_del(struct rmai_dev *dev);
 void rmai_blk_free(struct rmai_dev *dev);
-void rmai_blk_kick(struct rmai_dev *dev);
+void rmai_blk_memnode_changed(struct rmai_memnode *mn);
+void rmai_blk_memnode_expired(struct rmai_memnode *mn);
 
 /* vmr.c */
 int rmai_cache_init(struct rmai_dev *dev);
 void rmai_cache_exit(struct rmai_dev *dev);
-bool rmai_write_begin(struct rmai_dev *dev, struct interval_tree_node *range,
-		      u64 pos, u64 len, struct request *rq);
-void rmai_write_end(struct rmai_dev *dev, struct interval_tree_node *range);
-bool rmai_write_pending(struct rmai_dev *dev, u64 pos, u64 len);
-void rmai_cache_discard(struct rmai_dev *dev, u64 pos, u64 len);
-enum rmai_route rmai_vmr_read(struct rmai_dev *dev, struct rmai_queue *queue,
-			      struct request *rq, const struct rmai_slab *slab,
-			      u64 slab_off);
+enum rmai_vmr_route rmai_vmr_read(struct rmai_dev *dev, struct rmai_queue *queue,
+				  struct rmai_cmd *cmd);
+void rmai_vmr_write(struct rmai_dev *dev, struct rmai_cmd *cmd);
+void rmai_cache_drop(struct rmai_dev *dev, u64 pos, u64 len);
 
 /* writeback.c */
 int rmai_wb_init(struct rmai_dev *dev);
 void rmai_wb_exit(struct rmai_dev *dev);
-enum rmai_route rmai_wb_write(struct rmai_dev *dev, struct rmai_queue *queue,
-			      struct request *rq, const struct rmai_slab *slab,
-			      u64 slab_off);
-enum rmai_route rmai_wb_flush(struct rmai_dev *dev, struct request *rq);
-void rmai_wb_resume(struct rmai_memnode *mn);
-void rmai_wb_drop(struct rmai_memnode *mn);
+enum rmai_wb_route rmai_wb_write(struct rmai_dev *dev, struct rmai_queue *queue,
+				 struct rmai_cmd *cmd);
+bool rmai_wb_flush(struct rmai_dev *dev, struct rmai_cmd *cmd);
+void rmai_wb_copy_out(struct rmai_wb_slot *slot, struct request *rq);
+void rmai_wb_unpin(struct rmai_wb_slot *slot);
+void rmai_wb_memnode_changed(struct rmai_memnode *mn);
+void rmai_wb_memnode_expired(struct rmai_memnode *mn);
 bool rmai_wb_drain(struct rmai_dev *dev, unsigned long timeout);
+void rmai_wb_drop(struct rmai_memnode *mn);
 
 /* sysfs.c */
 extern const struct attribute_group *rmai_disk_groups[];
+
+/* dev.c */
+int rmai_dev_create(int id, struct rmai_dev **devp);
+void rmai_dev_destroy(struct rmai_dev *dev);
 
 #endif /* RMAI_H */

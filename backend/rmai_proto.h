@@ -29,7 +29,7 @@
 #endif
 
 #define RMAI_PROTO_MAGIC	0x49414d52	/* "RMAI" as little-endian bytes */
-#define RMAI_PROTO_VERSION	1
+#define RMAI_PROTO_VERSION	2
 #define RMAI_DEFAULT_PORT	7470
 
 #define RMAI_CLIENT_ID_LEN	16	/* bytes: random per client instance */
@@ -92,6 +92,11 @@ struct rmai_cm_req {
  * @nr_slabs: slabs in the whole pool
  * @nr_free: slabs free when this reply was sent
  * @nr_held: slabs this session holds (non-zero when a session was resumed)
+ * @lease_grace: seconds the memnode keeps a lease once the session's
+ *	control queue is gone (version 2)
+ * @liveness: seconds the memnode may take to notice that a client vanished
+ *	without a disconnect (version 2): a lease outlives its client's last
+ *	contact by at most @liveness + @lease_grace
  * @reserved: zero
  */
 struct rmai_cm_rep {
@@ -103,7 +108,9 @@ struct rmai_cm_rep {
 	__le32	nr_slabs;
 	__le32	nr_free;
 	__le32	nr_held;
-	__u8	reserved[12];
+	__le32	lease_grace;
+	__le32	liveness;
+	__u8	reserved[4];
 };
 
 /**

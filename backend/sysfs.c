@@ -10,7 +10,7 @@
  *   latency_us  one line per bucket: upper_bound_us reads writes
  *   cache_stat  hits misses evictions prefetch_used_bytes
  *               prefetch_wasted_bytes shrunk_bytes cache_bytes
- *               cache_max_bytes staged_writes
+ *               cache_max_bytes staged_writes staged_reads
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -107,18 +107,22 @@ static ssize_t cache_stat_show(struct device *d, struct device_attribute *attr,
 			       char *buf)
 {
 	struct rmai_dev *dev = rmai_dev_of(d);
-	u64 vmr = 1ULL << dev->vmr_shift;
+	u64 vmr = 1ULL << dev->vmr_shift, entries = 0, max = 0;
 	struct rmai_stats *sum;
+	unsigned int i;
 	ssize_t len;
 
+	for (i = 0; i < dev->cache.nr_shards; i++) {
+		entries += READ_ONCE(dev->cache.shards[i].nr_entries);
+		max += dev->cache.shards[i].max_entries;
+	}
 	sum = rmai_stats_get(dev);
 	if (!sum)
 		return -ENOMEM;
-	len = sysfs_emit(buf, "%8llu %8llu %8llu %12llu %12llu %12llu %12llu %12llu %8llu\n",
+	len = sysfs_emit(buf, "%8llu %8llu %8llu %12llu %12llu %12llu %12llu %12llu %8llu %8llu\n",
 			 sum->cache_hits, sum->cache_misses, sum->evictions,
 			 sum->prefetch_used, sum->prefetch_wasted, sum->shrunk,
-			 READ_ONCE(dev->cache.nr_entries) * vmr,
-			 dev->cache.max_entries * vmr, sum->staged);
+			 entries * vmr, max * vmr, sum->staged, sum->staged_reads);
 	kfree(sum);
 	return len;
 }

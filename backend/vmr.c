@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * RMAI: the local VMR cache, and the ordering of writes against reads.
+ * RMAI: the local VMR cache.
  *
  * The device is cut into VMRs (vmr_kb, 64 KiB - 2 MiB, never across a
  * slab). A read smaller than a VMR that misses fetches its whole VMR: its
@@ -9,63 +9,65 @@
  * in that VMR are memory copies. Requests of a VMR or more, large folios
  * among them, bypass the cache: one RDMA op each.
  *
- * The cache holds clean data only, and stays coherent through the registry
- * of writes in flight (an interval tree of device pages, dev->cache.writes):
- *  - a write registers its pages before it is posted and unregisters when
- *    the memnode has them; a write that overlaps one in flight, and a read
- *    that overlaps one, wait (BLK_STS_RESOURCE);
- *  - registering a write (or a discard) drops every entry of the VMRs it
- *    touches; an entry still being fetched is unhashed ("orphaned"): it
- *    serves the reads that were waiting for it, then is freed;
- *  - a fetch starts only while no write to its VMR is in flight.
- * So a hashed entry always equals remote memory.
+ * The cache holds clean data only, equal to remote memory:
+ *  - a fetch starts only while no write over its VMR is in flight (order.c),
+ *    checked under the shard's lock, with the entry hashed in the same step;
+ *  - a write registers its pages first, then a staged write copies its data
+ *    into a VALID entry, and any other write or discard drops the entries it
+ *    touches; an entry still being fetched is unhashed ("gone"): it serves
+ *    the reads that were waiting for it, then is freed.
  *
  * Prefetch has to pay: when less than a quarter of what evicted VMRs
  * brought in was ever read (random access), misses stop fetching whole VMRs
  * but for one in RMAI_PREFETCH_PROBE, which tells when it pays again.
  *
  * Entries are preallocated at load (cache_mb worth); a shrinker frees clean
- * ones under memory pressure and a work item grows the cache back (GFP_NOIO)
- * when it runs short. Nothing on the I/O path allocates.
+ * ones under memory pressure, and the cache grows back only once the
+ * shrinker has left it alone for RMAI_CACHE_QUIET: nothing on the I/O path
+ * allocates, or undoes the shrinker's work during a swap storm.
  *
- * Locking: dev->cache.lock (irqsave: taken from queue_rq and from CQ
- * completions) protects the hash, the LRU and free lists, entry states and
- * waiter lists, and the write registry.
+ * Locking: the cache is cut into shards (VMR n in shard n % nr_shards), each
+ * with its own lock over its hash, LRU, free list and the state, pins and
+ * waiters of its entries. A lock is held for list and hash work only:
+ * copies happen outside it, with the entry pinned so that it is neither
+ * reused nor freed meanwhile. Lock order: a shard's lock, then order.c's.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
-#include <linux/highmem.h>
 #include <linux/slab.h>
 
 #include "compat.h"
 #include "rmai.h"
 
-#define RMAI_CACHE_GROW_BATCH	16	/* entries the grow work adds at a time */
+#define RMAI_CACHE_SHARDS	16	/* locks, at most */
+#define RMAI_CACHE_QUIET	(10 * HZ) /* no shrinking that long: grow back */
 #define RMAI_PREFETCH_CREDIT	8	/* VMRs' worth of prefetch credit, at most */
 #define RMAI_PREFETCH_PROBE	16	/* without credit, prefetch 1 miss in 16 */
+#define RMAI_EVICT_SCAN		8	/* pinned LRU entries skipped, at most */
 
-static struct hlist_head *rmai_vmr_bucket(struct rmai_cache *c, u64 index)
+static struct rmai_vmr_shard *rmai_shard_of(struct rmai_cache *c, u64 index)
 {
-	return &c->hash[hash_64(index, c->hash_bits)];
+	return &c->shards[index % c->nr_shards];
 }
 
-/* The least recently used VALID entry, or NULL. */
-static struct rmai_vmr *rmai_vmr_lru_tail(struct rmai_cache *c)
+static struct hlist_head *rmai_vmr_bucket(struct rmai_vmr_shard *s, u64 index)
 {
-	return list_empty(&c->lru) ? NULL : list_last_entry(&c->lru, struct rmai_vmr, lru);
+	return &s->hash[hash_64(index, s->hash_bits)];
 }
 
-static struct rmai_vmr *rmai_vmr_lookup(struct rmai_cache *c, u64 index)
+static struct rmai_vmr *rmai_vmr_lookup(struct rmai_vmr_shard *s, u64 index)
 {
 	struct rmai_vmr *e;
 
-	hlist_for_each_entry(e, rmai_vmr_bucket(c, index), node)
+	hlist_for_each_entry(e, rmai_vmr_bucket(s, index), node)
 		if (e->index == index)
 			return e;
 	return NULL;
 }
 
-/* --- entries ---------------------------------------------------------------- */
+/* --- entries ------------------------------------------------------------------- */
+
+static void rmai_vmr_fetch_done(struct rmai_xfer *x, int status);
 
 static void rmai_vmr_free(struct rmai_dev *dev, struct rmai_vmr *e)
 {
@@ -77,8 +79,9 @@ static void rmai_vmr_free(struct rmai_dev *dev, struct rmai_vmr *e)
 	kfree(e);
 }
 
-static struct rmai_vmr *rmai_vmr_alloc(struct rmai_dev *dev, gfp_t gfp)
+static struct rmai_vmr *rmai_vmr_alloc(struct rmai_vmr_shard *s, gfp_t gfp)
 {
+	struct rmai_dev *dev = s->dev;
 	unsigned int n = dev->vmr_pages, i;
 	struct rmai_vmr *e;
 
@@ -90,7 +93,7 @@ static struct rmai_vmr *rmai_vmr_alloc(struct rmai_dev *dev, gfp_t gfp)
 	e->sgl = (struct scatterlist *)(e->pages + n);
 	e->sges = (struct ib_sge *)(e->sgl + n);
 	e->wrs = (struct ib_rdma_wr *)(e->sges + n);
-	e->dev = dev;
+	e->shard = s;
 	INIT_LIST_HEAD(&e->waiters);
 	sg_init_table(e->sgl, n);
 	for (i = 0; i < n; i++) {
@@ -101,46 +104,55 @@ static struct rmai_vmr *rmai_vmr_alloc(struct rmai_dev *dev, gfp_t gfp)
 		}
 		sg_set_page(&e->sgl[i], e->pages[i], PAGE_SIZE, 0);
 	}
+	e->xfer.done = rmai_vmr_fetch_done;
+	e->xfer.sgl = e->sgl;
+	e->xfer.nr_sg = n;
+	e->xfer.sges = e->sges;
+	e->xfer.wrs = e->wrs;
 	return e;
 }
 
-/* Add up to @n entries, within cache_mb. Return: how many were added. */
-static unsigned int rmai_cache_grow(struct rmai_dev *dev, unsigned int n, gfp_t gfp)
+/* Add entries to @s up to its share. Return: false when memory ran short. */
+static bool rmai_shard_grow(struct rmai_vmr_shard *s, gfp_t gfp)
 {
-	struct rmai_cache *c = &dev->cache;
 	struct rmai_vmr *e;
 	unsigned long flags;
-	unsigned int added = 0;
 
-	while (added < n) {
-		spin_lock_irqsave(&c->lock, flags);
-		if (c->nr_entries >= c->max_entries) {
-			spin_unlock_irqrestore(&c->lock, flags);
-			break;
+	for (;;) {
+		spin_lock_irqsave(&s->lock, flags);
+		if (s->nr_entries >= s->max_entries) {
+			spin_unlock_irqrestore(&s->lock, flags);
+			return true;
 		}
-		c->nr_entries++;	/* reserve, then allocate unlocked */
-		spin_unlock_irqrestore(&c->lock, flags);
-		e = rmai_vmr_alloc(dev, gfp);
-		spin_lock_irqsave(&c->lock, flags);
+		s->nr_entries++;	/* reserve, then allocate unlocked */
+		spin_unlock_irqrestore(&s->lock, flags);
+		e = rmai_vmr_alloc(s, gfp);
+		spin_lock_irqsave(&s->lock, flags);
 		if (e)
-			list_add(&e->lru, &c->free);
+			list_add(&e->lru, &s->free);
 		else
-			c->nr_entries--;
-		spin_unlock_irqrestore(&c->lock, flags);
+			s->nr_entries--;
+		spin_unlock_irqrestore(&s->lock, flags);
 		if (!e)
-			break;
-		added++;
+			return false;
 	}
-	return added;
 }
 
 static void rmai_cache_grow_work(struct work_struct *work)
 {
-	struct rmai_dev *dev = container_of(work, struct rmai_dev, cache.grow_work);
+	struct rmai_dev *dev = container_of(to_delayed_work(work), struct rmai_dev,
+					    cache.grow_work);
+	struct rmai_cache *c = &dev->cache;
 	unsigned int noio = memalloc_noio_save();
+	unsigned int i;
 
-	rmai_cache_grow(dev, RMAI_CACHE_GROW_BATCH,
-			GFP_NOIO | __GFP_NORETRY | __GFP_NOWARN);
+	for (i = 0; i < c->nr_shards; i++) {
+		if (!rmai_shard_grow(&c->shards[i], GFP_NOIO | __GFP_NORETRY | __GFP_NOWARN)) {
+			/* Still short of memory: try again after another quiet spell. */
+			queue_delayed_work(rmai_wq, &c->grow_work, RMAI_CACHE_QUIET);
+			break;
+		}
+	}
 	memalloc_noio_restore(noio);
 }
 
@@ -153,405 +165,330 @@ static void rmai_vmr_account(struct rmai_dev *dev, struct rmai_vmr *e)
 {
 	int used = bitmap_weight(e->used, dev->vmr_pages);
 	int limit = RMAI_PREFETCH_CREDIT * dev->vmr_pages;
+	int old, new;
 
 	this_cpu_add(dev->stats->prefetch_used, (u64)used << PAGE_SHIFT);
-	this_cpu_add(dev->stats->prefetch_wasted,
-		     (u64)(dev->vmr_pages - used) << PAGE_SHIFT);
-	dev->cache.credit = clamp(dev->cache.credit + 4 * used - (int)dev->vmr_pages,
-				  -limit, limit);
+	this_cpu_add(dev->stats->prefetch_wasted, (u64)(dev->vmr_pages - used) << PAGE_SHIFT);
+	old = atomic_read(&dev->cache.credit);
+	do {
+		new = clamp(old + 4 * used - (int)dev->vmr_pages, -limit, limit);
+	} while (!atomic_try_cmpxchg(&dev->cache.credit, &old, new));
 }
 
-/* Take @e out of the hash; a VALID one goes to the free list at once. */
-static void rmai_vmr_drop(struct rmai_cache *c, struct rmai_vmr *e)
+/* Unhash @e (VALID or FETCHING): free it now, or at its last unpin. */
+static void rmai_vmr_drop(struct rmai_vmr_shard *s, struct rmai_vmr *e)
 {
-	struct rmai_dev *dev = container_of(c, struct rmai_dev, cache);
-
-	lockdep_assert_held(&c->lock);
+	lockdep_assert_held(&s->lock);
 	hlist_del_init(&e->node);
-	rmai_vmr_account(dev, e);
-	if (e->state == RMAI_VMR_FETCHING) {
-		e->state = RMAI_VMR_ORPHAN;	/* freed when its fetch lands */
+	rmai_vmr_account(s->dev, e);
+	if (e->pins) {
+		list_del_init(&e->lru);
+		e->state = RMAI_VMR_GONE;
 		return;
 	}
-	list_move(&e->lru, &c->free);
+	list_move(&e->lru, &s->free);
 	e->state = RMAI_VMR_FREE;
 }
 
-/* A free entry: from the free list, else the least recently used. */
-static struct rmai_vmr *rmai_vmr_get(struct rmai_dev *dev)
+static void rmai_vmr_unpin(struct rmai_vmr *e)
 {
-	struct rmai_cache *c = &dev->cache;
-	struct rmai_vmr *e;
+	struct rmai_vmr_shard *s = e->shard;
+	unsigned long flags;
 
-	lockdep_assert_held(&c->lock);
-	if (c->nr_entries < c->max_entries)
-		queue_work(rmai_wq, &c->grow_work);
-	e = list_first_entry_or_null(&c->free, struct rmai_vmr, lru);
-	if (!e) {
-		e = rmai_vmr_lru_tail(c);
-		if (!e)
-			return NULL;
-		rmai_vmr_drop(c, e);
-		this_cpu_inc(dev->stats->evictions);
+	spin_lock_irqsave(&s->lock, flags);
+	if (!--e->pins && e->state == RMAI_VMR_GONE) {
+		e->state = RMAI_VMR_FREE;
+		list_add(&e->lru, &s->free);
 	}
-	list_del_init(&e->lru);
-	return e;
+	spin_unlock_irqrestore(&s->lock, flags);
 }
 
-/* --- the write registry ------------------------------------------------------ */
-
-static bool rmai_overlaps(struct rmai_cache *c, u64 first, u64 last)
+/* A free entry of @s: from its free list, else its least recently used. */
+static struct rmai_vmr *rmai_vmr_get(struct rmai_vmr_shard *s)
 {
-	return interval_tree_iter_first(&c->writes, first, last);
-}
-
-/* Copy between a request's pages and @e, which holds the request's VMR. */
-static void rmai_vmr_copy(struct rmai_dev *dev, struct rmai_vmr *e,
-			  struct request *rq, bool to_rq)
-{
-	u32 off = (blk_rq_pos(rq) << SECTOR_SHIFT) & ((1U << dev->vmr_shift) - 1);
-	struct req_iterator iter;
-	struct page *page;
-	struct bio_vec bv;
-	u32 done, n;
-
-	rq_for_each_segment(bv, rq, iter) {
-		for (done = 0; done < bv.bv_len; done += n, off += n) {
-			n = min_t(u32, bv.bv_len - done, PAGE_SIZE - offset_in_page(off));
-			page = e->pages[off >> PAGE_SHIFT];
-			if (to_rq)
-				memcpy_page(bv.bv_page, bv.bv_offset + done,
-					    page, offset_in_page(off), n);
-			else
-				memcpy_page(page, offset_in_page(off),
-					    bv.bv_page, bv.bv_offset + done, n);
-		}
-	}
-}
-
-/*
- * A write of [@pos, @pos + @len) begins: a cached VMR that a WRITE @rq
- * smaller than a VMR lands in takes its data, so that swap-outs into a VMR
- * being read back do not throw the prefetch away; otherwise (WRITE_ZEROES,
- * large writes, discards: @rq NULL) the entries it touches are dropped.
- */
-static void rmai_invalidate(struct rmai_dev *dev, u64 pos, u64 len,
-			    struct request *rq)
-{
-	struct rmai_cache *c = &dev->cache;
-	u64 vmr, last = (pos + len - 1) >> dev->vmr_shift;
 	struct rmai_vmr *e;
+	unsigned int scanned = 0;
 
-	if (!c->max_entries)
-		return;
-	for (vmr = pos >> dev->vmr_shift; vmr <= last; vmr++) {
-		e = rmai_vmr_lookup(c, vmr);
-		if (!e)
+	lockdep_assert_held(&s->lock);
+	e = list_first_entry_or_null(&s->free, struct rmai_vmr, lru);
+	if (e) {
+		list_del_init(&e->lru);
+		return e;
+	}
+	list_for_each_entry_reverse(e, &s->lru, lru) {
+		if (++scanned > RMAI_EVICT_SCAN)
+			break;
+		if (e->pins)
 			continue;
-		if (e->state == RMAI_VMR_VALID && rq && req_op(rq) == REQ_OP_WRITE &&
-		    len < (1U << dev->vmr_shift) && pos >> dev->vmr_shift == last)
-			rmai_vmr_copy(dev, e, rq, false);
-		else
-			rmai_vmr_drop(c, e);
+		rmai_vmr_drop(s, e);
+		list_del_init(&e->lru);
+		this_cpu_inc(s->dev->stats->evictions);
+		return e;
 	}
+	return NULL;
 }
 
-/**
- * rmai_write_begin() - register a write of [@pos, @pos + @len) in flight
- * @dev: the device
- * @range: the write's registry node, owned by the caller until the end
- * @pos: byte offset on the device
- * @len: bytes
- * @rq: the request carrying the data
- *
- * Return: false, registering nothing, when a write to any of those pages is
- * already in flight: the caller retries later.
- */
-bool rmai_write_begin(struct rmai_dev *dev, struct interval_tree_node *range,
-		      u64 pos, u64 len, struct request *rq)
+/* --- reads ----------------------------------------------------------------------- */
+
+/* Copy a read's data out of @e, pinned; note what was used. */
+static void rmai_vmr_copy_out(struct rmai_dev *dev, struct rmai_vmr *e, struct rmai_cmd *cmd)
 {
-	struct rmai_cache *c = &dev->cache;
-	unsigned long flags;
-	bool ok;
-
-	range->start = pos >> PAGE_SHIFT;
-	range->last = (pos + len - 1) >> PAGE_SHIFT;
-	spin_lock_irqsave(&c->lock, flags);
-	ok = !rmai_overlaps(c, range->start, range->last);
-	if (ok) {
-		interval_tree_insert(range, &c->writes);
-		rmai_invalidate(dev, pos, len, rq);
-	}
-	spin_unlock_irqrestore(&c->lock, flags);
-	return ok;
-}
-
-/**
- * rmai_write_end() - the write registered with @range reached the memnode
- * @dev: the device
- * @range: as given to rmai_write_begin()
- */
-void rmai_write_end(struct rmai_dev *dev, struct interval_tree_node *range)
-{
-	unsigned long flags;
-
-	spin_lock_irqsave(&dev->cache.lock, flags);
-	interval_tree_remove(range, &dev->cache.writes);
-	spin_unlock_irqrestore(&dev->cache.lock, flags);
-}
-
-/**
- * rmai_write_pending() - is a write to [@pos, @pos + @len) in flight?
- * @dev: the device
- * @pos: byte offset on the device
- * @len: bytes
- *
- * Return: true when a read of that range must wait.
- */
-bool rmai_write_pending(struct rmai_dev *dev, u64 pos, u64 len)
-{
-	unsigned long flags;
-	bool busy;
-
-	spin_lock_irqsave(&dev->cache.lock, flags);
-	busy = rmai_overlaps(&dev->cache, pos >> PAGE_SHIFT, (pos + len - 1) >> PAGE_SHIFT);
-	spin_unlock_irqrestore(&dev->cache.lock, flags);
-	return busy;
-}
-
-/**
- * rmai_cache_discard() - forget cached copies of a discarded range
- * @dev: the device
- * @pos: byte offset on the device
- * @len: bytes
- */
-void rmai_cache_discard(struct rmai_dev *dev, u64 pos, u64 len)
-{
-	unsigned long flags;
-
-	spin_lock_irqsave(&dev->cache.lock, flags);
-	rmai_invalidate(dev, pos, len, NULL);
-	spin_unlock_irqrestore(&dev->cache.lock, flags);
-}
-
-/* --- reads ------------------------------------------------------------------- */
-
-/* Copy a read's data out of @e, which holds its VMR; note what was used. */
-static void rmai_vmr_copy_out(struct rmai_dev *dev, struct rmai_vmr *e,
-			      struct request *rq)
-{
+	struct request *rq = blk_mq_rq_from_pdu(cmd);
 	u32 off = (blk_rq_pos(rq) << SECTOR_SHIFT) & ((1U << dev->vmr_shift) - 1);
+	unsigned int p;
 
-	bitmap_set(e->used, off >> PAGE_SHIFT, blk_rq_bytes(rq) >> PAGE_SHIFT);
-	rmai_vmr_copy(dev, e, rq, true);
+	for (p = 0; p < blk_rq_bytes(rq) >> PAGE_SHIFT; p++)
+		set_bit((off >> PAGE_SHIFT) + p, e->used);
+	rmai_copy_rq(rq, e->pages, off, true);
 }
 
-static void rmai_vmr_fetch_done(struct ib_cq *cq, struct ib_wc *wc)
+static void rmai_vmr_fetch_done(struct rmai_xfer *x, int status)
 {
-	struct rmai_vmr *e = container_of(wc->wr_cqe, struct rmai_vmr, cqe);
-	struct rmai_dev *dev = e->dev;
-	struct rmai_cache *c = &dev->cache;
-	bool ok = wc->status == IB_WC_SUCCESS;
+	struct rmai_vmr *e = container_of(x, struct rmai_vmr, xfer);
+	struct rmai_vmr_shard *s = e->shard;
+	struct rmai_dev *dev = s->dev;
 	struct rmai_cmd *cmd, *next;
 	unsigned long flags;
 	LIST_HEAD(waiters);
 
-	ib_dma_unmap_sg(cq->device, e->sgl, dev->vmr_pages, DMA_FROM_DEVICE);
-	if (!ok)
-		rmai_wr_error(wc);
-	spin_lock_irqsave(&c->lock, flags);
+	spin_lock_irqsave(&s->lock, flags);
 	list_splice_init(&e->waiters, &waiters);
-	if (ok)
-		list_for_each_entry(cmd, &waiters, wait)
-			rmai_vmr_copy_out(dev, e, blk_mq_rq_from_pdu(cmd));
-	if (ok && e->state == RMAI_VMR_FETCHING) {
-		e->state = RMAI_VMR_VALID;
-		list_add(&e->lru, &c->lru);
-	} else {
-		if (e->state == RMAI_VMR_FETCHING) {	/* failed */
-			hlist_del_init(&e->node);
-			rmai_vmr_account(dev, e);
+	if (e->state == RMAI_VMR_FETCHING) {
+		if (!status) {
+			e->state = RMAI_VMR_VALID;
+			list_add(&e->lru, &s->lru);
+		} else {
+			rmai_vmr_drop(s, e);	/* pinned by the fetch: GONE */
 		}
-		e->state = RMAI_VMR_FREE;
-		list_add(&e->lru, &c->free);
 	}
-	spin_unlock_irqrestore(&c->lock, flags);
+	spin_unlock_irqrestore(&s->lock, flags);
 
-	list_for_each_entry_safe(cmd, next, &waiters, wait) {
-		list_del_init(&cmd->wait);
-		if (ok)
-			blk_mq_complete_request(blk_mq_rq_from_pdu(cmd));
-		else
-			rmai_cmd_failed(cmd);
+	if (status) {
+		if (!list_empty(&waiters))
+			dev->cmd_ops->redrive(dev, &waiters);
+	} else {
+		list_for_each_entry_safe(cmd, next, &waiters, wait) {
+			list_del_init(&cmd->wait);
+			rmai_vmr_copy_out(dev, e, cmd);
+			dev->cmd_ops->end(cmd, BLK_STS_OK);
+		}
 	}
-}
-
-/*
- * A miss: post the request's own pages (at @slab_off) and, chained behind
- * them, a READ of the whole VMR into @e (the request is @vmr_off into it).
- * The request completes with its own pages.
- */
-static enum rmai_route rmai_vmr_fetch(struct rmai_dev *dev, struct rmai_queue *queue,
-				      struct request *rq, struct rmai_vmr *e,
-				      const struct rmai_slab *slab, u64 slab_off,
-				      u32 vmr_off)
-{
-	struct ib_device *ibdev = queue->cm_id->device;
-	struct rmai_cache *c = &dev->cache;
-	struct ib_rdma_wr *last;
-	struct rmai_cmd *w, *next;
-	unsigned long flags;
-	LIST_HEAD(waiters);
-	int i, ret;
-
-	ret = rmai_cmd_prepare(queue, rq, slab->addr + slab_off, slab->rkey, &last);
-	if (ret)
-		goto out_drop;
-	e->cqe.done = rmai_vmr_fetch_done;
-	ret = ib_dma_map_sg(ibdev, e->sgl, dev->vmr_pages, DMA_FROM_DEVICE);
-	if (ret <= 0) {
-		ret = -EIO;
-		goto out_unmap_cmd;
-	}
-	for (i = 0; i < ret; i++) {
-		e->sges[i].addr = sg_dma_address(&e->sgl[i]);
-		e->sges[i].length = sg_dma_len(&e->sgl[i]);
-		e->sges[i].lkey = queue->pd->local_dma_lkey;
-	}
-	rmai_build_wrs(e->wrs, e->sges, ret, queue->max_sge, IB_WR_RDMA_READ,
-		       slab->addr + slab_off - vmr_off, slab->rkey, &e->cqe);
-	last->wr.next = &e->wrs[0].wr;
-	ret = rmai_cmd_post(queue, rq);
-	if (ret)
-		goto out_unmap_vmr;
-	return RMAI_POSTED;
-
-out_unmap_vmr:
-	ib_dma_unmap_sg(ibdev, e->sgl, dev->vmr_pages, DMA_FROM_DEVICE);
-out_unmap_cmd:
-	rmai_cmd_unmap(ibdev, rq);
-out_drop:
-	spin_lock_irqsave(&c->lock, flags);
-	list_splice_init(&e->waiters, &waiters);
-	if (e->state == RMAI_VMR_FETCHING)
-		hlist_del_init(&e->node);
-	e->state = RMAI_VMR_FREE;
-	list_add(&e->lru, &c->free);
-	spin_unlock_irqrestore(&c->lock, flags);
-	list_for_each_entry_safe(w, next, &waiters, wait) {
-		list_del_init(&w->wait);
-		rmai_cmd_failed(w);
-	}
-	return RMAI_RETRY;
+	rmai_vmr_unpin(e);
 }
 
 /**
  * rmai_vmr_read() - serve a read through the cache
  * @dev: the device
- * @queue: the data queue of the request's memnode and hardware queue
- * @rq: a started READ within one VMR, smaller than a VMR
- * @slab: its slab
- * @slab_off: the request's offset in the slab
+ * @queue: the data queue of its memnode and hardware queue; NULL to look
+ *	for a cached copy only (the memnode is away)
+ * @cmd: a started READ within one VMR, smaller than a VMR, its transfer
+ *	ready to post
  *
- * Return: RMAI_SERVED (data copied, end the request), RMAI_POSTED (it
- * completes later: as a waiter of a fetch, or through its own RDMA),
- * RMAI_RETRY (a write to its pages is in flight) or RMAI_DIRECT (read it
- * without the cache).
+ * Return: RMAI_VMR_SERVED (data copied: end the request), RMAI_VMR_POSTED
+ * (it completes later: waiting for a fetch, or with its own READ chained
+ * to one) or RMAI_VMR_DIRECT (read it without the cache).
  */
-enum rmai_route rmai_vmr_read(struct rmai_dev *dev, struct rmai_queue *queue,
-			      struct request *rq, const struct rmai_slab *slab,
-			      u64 slab_off)
+enum rmai_vmr_route rmai_vmr_read(struct rmai_dev *dev, struct rmai_queue *queue,
+				  struct rmai_cmd *cmd)
 {
 	struct rmai_cache *c = &dev->cache;
-	struct rmai_cmd *cmd = blk_mq_rq_to_pdu(rq);
+	struct request *rq = blk_mq_rq_from_pdu(cmd);
 	u64 pos = (u64)blk_rq_pos(rq) << SECTOR_SHIFT;
 	u64 vmr = pos >> dev->vmr_shift, vmr_pos = vmr << dev->vmr_shift;
 	u32 vmr_size = 1U << dev->vmr_shift;
+	struct rmai_vmr_shard *s = rmai_shard_of(c, vmr);
 	struct rmai_vmr *e;
 	unsigned long flags;
 
-	spin_lock_irqsave(&c->lock, flags);
-	if (rmai_overlaps(c, pos >> PAGE_SHIFT, (pos + blk_rq_bytes(rq) - 1) >> PAGE_SHIFT)) {
-		spin_unlock_irqrestore(&c->lock, flags);
-		return RMAI_RETRY;
-	}
-	e = rmai_vmr_lookup(c, vmr);
+	spin_lock_irqsave(&s->lock, flags);
+	e = rmai_vmr_lookup(s, vmr);
 	if (e && e->state == RMAI_VMR_VALID) {
-		rmai_vmr_copy_out(dev, e, rq);
-		list_move(&e->lru, &c->lru);
-		spin_unlock_irqrestore(&c->lock, flags);
+		e->pins++;
+		list_move(&e->lru, &s->lru);
+		spin_unlock_irqrestore(&s->lock, flags);
 		this_cpu_inc(dev->stats->cache_hits);
-		return RMAI_SERVED;
+		rmai_vmr_copy_out(dev, e, cmd);
+		rmai_vmr_unpin(e);
+		return RMAI_VMR_SERVED;
 	}
 	if (e) {			/* being fetched: wait for it */
-		cmd->queue = e->queue;
+		cmd->where = RMAI_CMD_WAITING;
 		list_add_tail(&cmd->wait, &e->waiters);
-		spin_unlock_irqrestore(&c->lock, flags);
+		spin_unlock_irqrestore(&s->lock, flags);
 		this_cpu_inc(dev->stats->cache_hits);
-		return RMAI_POSTED;
+		return RMAI_VMR_POSTED;
+	}
+	if (!queue) {
+		spin_unlock_irqrestore(&s->lock, flags);
+		return RMAI_VMR_DIRECT;
 	}
 	this_cpu_inc(dev->stats->cache_misses);
 	e = NULL;
-	if ((c->credit >= 0 || !(++c->probe % RMAI_PREFETCH_PROBE)) &&
-	    !rmai_overlaps(c, vmr_pos >> PAGE_SHIFT, (vmr_pos + vmr_size - 1) >> PAGE_SHIFT))
-		e = rmai_vmr_get(dev);
+	if ((atomic_read(&c->credit) >= 0 ||
+	     !(atomic_inc_return(&c->probe) % RMAI_PREFETCH_PROBE)) &&
+	    !rmai_order_busy(dev, vmr_pos, vmr_size))
+		e = rmai_vmr_get(s);
 	if (!e) {	/* prefetch not paying, a write to the VMR in flight, or no room */
-		spin_unlock_irqrestore(&c->lock, flags);
-		return RMAI_DIRECT;
+		spin_unlock_irqrestore(&s->lock, flags);
+		return RMAI_VMR_DIRECT;
 	}
 	e->index = vmr;
-	e->queue = queue;
 	e->state = RMAI_VMR_FETCHING;
+	e->pins = 1;
 	bitmap_zero(e->used, dev->vmr_pages);
+	hlist_add_head(&e->node, rmai_vmr_bucket(s, vmr));
+	spin_unlock_irqrestore(&s->lock, flags);
+
 	bitmap_set(e->used, (pos - vmr_pos) >> PAGE_SHIFT, blk_rq_bytes(rq) >> PAGE_SHIFT);
-	hlist_add_head(&e->node, rmai_vmr_bucket(c, vmr));
-	spin_unlock_irqrestore(&c->lock, flags);
-	return rmai_vmr_fetch(dev, queue, rq, e, slab, slab_off, pos - vmr_pos);
+	e->xfer.remote_addr = cmd->xfer.remote_addr - (pos - vmr_pos);
+	e->xfer.rkey = cmd->xfer.rkey;
+	e->xfer.next = NULL;
+	cmd->xfer.next = &e->xfer;
+	cmd->where = RMAI_CMD_POSTED;
+	rmai_xfer_post(queue, &cmd->xfer);
+	return RMAI_VMR_POSTED;
 }
 
-/* --- shrinker ------------------------------------------------------------------ */
+/* --- writes and discards ----------------------------------------------------------- */
 
-static unsigned long rmai_cache_count(struct shrinker *s, struct shrink_control *sc)
+/**
+ * rmai_vmr_write() - a staged write lands in the cached copy of its VMR
+ * @dev: the device
+ * @cmd: the WRITE, within one VMR, registered in order.c
+ */
+void rmai_vmr_write(struct rmai_dev *dev, struct rmai_cmd *cmd)
 {
-	struct rmai_dev *dev = rmai_shrinker_data(s);
+	struct request *rq = blk_mq_rq_from_pdu(cmd);
+	u64 pos = (u64)blk_rq_pos(rq) << SECTOR_SHIFT;
+	u64 vmr = pos >> dev->vmr_shift;
+	struct rmai_vmr_shard *s;
+	struct rmai_vmr *e;
+	unsigned long flags;
 
-	return (unsigned long)READ_ONCE(dev->cache.nr_entries) * dev->vmr_pages;
+	if (!dev->cache.nr_shards)
+		return;
+	s = rmai_shard_of(&dev->cache, vmr);
+	spin_lock_irqsave(&s->lock, flags);
+	e = rmai_vmr_lookup(s, vmr);
+	if (e && e->state == RMAI_VMR_VALID) {
+		e->pins++;
+	} else {
+		if (e)
+			rmai_vmr_drop(s, e);	/* being fetched: stale already */
+		e = NULL;
+	}
+	spin_unlock_irqrestore(&s->lock, flags);
+	if (!e)
+		return;
+	rmai_copy_rq(rq, e->pages, pos & ((1U << dev->vmr_shift) - 1), false);
+	rmai_vmr_unpin(e);
 }
 
-static unsigned long rmai_cache_scan(struct shrinker *s, struct shrink_control *sc)
+/* Drop what @s caches of VMRs [@first, @last]. */
+static void rmai_shard_drop(struct rmai_vmr_shard *s, u64 first, u64 last, unsigned int stride)
 {
-	struct rmai_dev *dev = rmai_shrinker_data(s);
+	struct hlist_node *tmp;
+	struct rmai_vmr *e;
+	unsigned long flags;
+	unsigned int b;
+	u64 vmr;
+
+	spin_lock_irqsave(&s->lock, flags);
+	if ((last - first) / stride < (1U << s->hash_bits)) {
+		for (vmr = first; vmr <= last; vmr += stride) {
+			e = rmai_vmr_lookup(s, vmr);
+			if (e)
+				rmai_vmr_drop(s, e);
+		}
+	} else {	/* a large range: walk what is hashed instead */
+		for (b = 0; b < (1U << s->hash_bits); b++)
+			hlist_for_each_entry_safe(e, tmp, &s->hash[b], node)
+				if (e->index >= first && e->index <= last)
+					rmai_vmr_drop(s, e);
+	}
+	spin_unlock_irqrestore(&s->lock, flags);
+}
+
+/**
+ * rmai_cache_drop() - forget cached copies of [@pos, @pos + @len)
+ * @dev: the device
+ * @pos: byte offset on the device
+ * @len: bytes
+ *
+ * A direct write, a write of zeroes or a discard: registered writes drop
+ * what they touch; a discard of the whole device walks each shard once.
+ */
+void rmai_cache_drop(struct rmai_dev *dev, u64 pos, u64 len)
+{
+	struct rmai_cache *c = &dev->cache;
+	u64 first = pos >> dev->vmr_shift, last = (pos + len - 1) >> dev->vmr_shift;
+	unsigned int i;
+	u64 start;
+
+	for (i = 0; i < c->nr_shards && first + i <= last; i++) {
+		start = first + i;
+		rmai_shard_drop(rmai_shard_of(c, start), start, last, c->nr_shards);
+	}
+}
+
+/* --- shrinker ----------------------------------------------------------------------- */
+
+static unsigned long rmai_cache_count(struct shrinker *sh, struct shrink_control *sc)
+{
+	struct rmai_dev *dev = rmai_shrinker_data(sh);
+	unsigned long n = 0;
+	unsigned int i;
+
+	for (i = 0; i < dev->cache.nr_shards; i++)
+		n += READ_ONCE(dev->cache.shards[i].nr_entries);
+	return n * dev->vmr_pages;
+}
+
+static unsigned long rmai_cache_scan(struct shrinker *sh, struct shrink_control *sc)
+{
+	struct rmai_dev *dev = rmai_shrinker_data(sh);
 	struct rmai_cache *c = &dev->cache;
 	unsigned long freed = 0, flags;
-	struct rmai_vmr *e;
+	struct rmai_vmr_shard *s;
+	struct rmai_vmr *e, *prev;
+	unsigned int i;
 	LIST_HEAD(victims);
 
-	spin_lock_irqsave(&c->lock, flags);
-	while (freed < sc->nr_to_scan) {
-		e = list_first_entry_or_null(&c->free, struct rmai_vmr, lru);
-		if (!e) {
-			e = rmai_vmr_lru_tail(c);
-			if (!e)
-				break;
-			rmai_vmr_drop(c, e);
+	for (i = 0; i < c->nr_shards && freed < sc->nr_to_scan; i++) {
+		s = &c->shards[i];
+		spin_lock_irqsave(&s->lock, flags);
+		while (freed < sc->nr_to_scan &&
+		       (e = list_first_entry_or_null(&s->free, struct rmai_vmr, lru))) {
+			list_move(&e->lru, &victims);
+			s->nr_entries--;
+			freed += dev->vmr_pages;
 		}
-		list_move(&e->lru, &victims);
-		c->nr_entries--;
-		freed += dev->vmr_pages;
+		list_for_each_entry_safe_reverse(e, prev, &s->lru, lru) {
+			if (freed >= sc->nr_to_scan)
+				break;
+			if (e->pins)
+				continue;
+			rmai_vmr_drop(s, e);
+			list_move(&e->lru, &victims);
+			s->nr_entries--;
+			freed += dev->vmr_pages;
+		}
+		spin_unlock_irqrestore(&s->lock, flags);
 	}
-	spin_unlock_irqrestore(&c->lock, flags);
 	while ((e = list_first_entry_or_null(&victims, struct rmai_vmr, lru))) {
 		list_del(&e->lru);
 		rmai_vmr_free(dev, e);
 	}
+	/* Grow back only once the pressure is over. */
+	mod_delayed_work(rmai_wq, &c->grow_work, RMAI_CACHE_QUIET);
 	this_cpu_add(dev->stats->shrunk, freed << PAGE_SHIFT);
 	return freed ?: SHRINK_STOP;
 }
 
-/* --- setup ------------------------------------------------------------------- */
+/* --- setup ----------------------------------------------------------------------------- */
 
 /**
- * rmai_cache_init() - the write registry, and cache_mb of preallocated VMRs
+ * rmai_cache_init() - cache_mb of preallocated VMRs
  * @dev: a device whose VMR geometry and wrs_per_vmr are set
  *
  * Return: 0 or -ENOMEM.
@@ -559,32 +496,40 @@ static unsigned long rmai_cache_scan(struct shrinker *s, struct shrink_control *
 int rmai_cache_init(struct rmai_dev *dev)
 {
 	struct rmai_cache *c = &dev->cache;
-	unsigned int buckets;
+	unsigned int entries, i;
+	struct rmai_vmr_shard *s;
 
-	spin_lock_init(&c->lock);
-	c->writes = RB_ROOT_CACHED;
-	INIT_LIST_HEAD(&c->lru);
-	INIT_LIST_HEAD(&c->free);
-	INIT_WORK(&c->grow_work, rmai_cache_grow_work);
-	c->max_entries = ((u64)rmai_cfg.cache_mb << 20) >> dev->vmr_shift;
-	if (!c->max_entries)
+	INIT_DELAYED_WORK(&c->grow_work, rmai_cache_grow_work);
+	atomic_set(&c->credit, 0);
+	atomic_set(&c->probe, 0);
+	entries = ((u64)rmai_cfg.cache_mb << 20) >> dev->vmr_shift;
+	if (!entries)
 		return 0;
-	buckets = roundup_pow_of_two(max(c->max_entries, 64U));
-	c->hash_bits = ilog2(buckets);
-	c->hash = kvcalloc(buckets, sizeof(*c->hash), GFP_KERNEL);
-	if (!c->hash)
-		return -ENOMEM;
-	if (rmai_cache_grow(dev, c->max_entries, GFP_KERNEL) < c->max_entries) {
-		rmai_cache_exit(dev);
-		return -ENOMEM;
+	c->nr_shards = min(entries, RMAI_CACHE_SHARDS);
+	c->shards = kcalloc(c->nr_shards, sizeof(*c->shards), GFP_KERNEL);
+	if (!c->shards)
+		goto out_nomem;
+	for (i = 0; i < c->nr_shards; i++) {
+		s = &c->shards[i];
+		spin_lock_init(&s->lock);
+		s->dev = dev;
+		INIT_LIST_HEAD(&s->lru);
+		INIT_LIST_HEAD(&s->free);
+		s->max_entries = entries / c->nr_shards + (i < entries % c->nr_shards);
+		s->hash_bits = ilog2(roundup_pow_of_two(max(s->max_entries, 16U)));
+		s->hash = kcalloc(1U << s->hash_bits, sizeof(*s->hash), GFP_KERNEL);
+		if (!s->hash || !rmai_shard_grow(s, GFP_KERNEL))
+			goto out_nomem;
 	}
 	c->shrinker = rmai_shrinker_create(rmai_cache_count, rmai_cache_scan, dev,
 					   "rmai-vmr-%d", dev->id);
-	if (!c->shrinker) {
-		rmai_cache_exit(dev);
-		return -ENOMEM;
-	}
+	if (!c->shrinker)
+		goto out_nomem;
 	return 0;
+
+out_nomem:
+	rmai_cache_exit(dev);
+	return -ENOMEM;
 }
 
 /**
@@ -595,17 +540,23 @@ void rmai_cache_exit(struct rmai_dev *dev)
 {
 	struct rmai_cache *c = &dev->cache;
 	struct rmai_vmr *e, *next;
+	struct rmai_vmr_shard *s;
+	unsigned int i;
 
 	if (c->shrinker)
 		rmai_shrinker_destroy(c->shrinker);
 	c->shrinker = NULL;
-	cancel_work_sync(&c->grow_work);
-	list_splice_init(&c->lru, &c->free);
-	list_for_each_entry_safe(e, next, &c->free, lru) {
-		list_del(&e->lru);
-		rmai_vmr_free(dev, e);
+	cancel_delayed_work_sync(&c->grow_work);
+	for (i = 0; c->shards && i < c->nr_shards; i++) {
+		s = &c->shards[i];
+		list_splice_init(&s->lru, &s->free);
+		list_for_each_entry_safe(e, next, &s->free, lru) {
+			list_del(&e->lru);
+			rmai_vmr_free(dev, e);
+		}
+		kfree(s->hash);
 	}
-	c->nr_entries = 0;
-	kvfree(c->hash);
-	c->hash = NULL;
+	kfree(c->shards);
+	c->shards = NULL;
+	c->nr_shards = 0;
 }

@@ -233,7 +233,7 @@ static void reject(struct rdma_cm_id *id, enum rmai_status status)
 {
 	struct rmai_cm_rep rep;
 
-	proto_make_cm_rep(&rep, status, 0, 0, 0, 0, 0);
+	proto_make_cm_rep(&rep, status, 0, 0, 0, 0, 0, 0, 0);
 	rdma_reject(id, &rep, sizeof(rep));
 }
 
@@ -305,7 +305,8 @@ static int on_connect_request(struct memnode *mn, struct rdma_cm_event *ev)
 	param.initiator_depth = 0;	/* the memnode never reads remotely */
 	param.rnr_retry_count = 7;
 	proto_make_cm_rep(&rep, RMAI_OK, s->token, mn->pool.slab_size,
-			  mn->pool.nr_slabs, mn->pool.nr_free, s->nr_held);
+			  mn->pool.nr_slabs, mn->pool.nr_free, s->nr_held,
+			  mn->lease_grace, PROBE_INTERVAL + PROBE_TIMEOUT);
 	param.private_data = &rep;
 	param.private_data_len = sizeof(rep);
 	if (rdma_accept(id, &param))

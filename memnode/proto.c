@@ -37,7 +37,8 @@ enum rmai_status proto_check_cm_req(const void *data, size_t len,
 
 void proto_make_cm_rep(struct rmai_cm_rep *rep, enum rmai_status status,
 		       uint64_t token, uint64_t slab_size, uint32_t nr_slabs,
-		       uint32_t nr_free, uint32_t nr_held)
+		       uint32_t nr_free, uint32_t nr_held, uint32_t lease_grace,
+		       uint32_t liveness)
 {
 	memset(rep, 0, sizeof(*rep));
 	rep->magic = htole32(RMAI_PROTO_MAGIC);
@@ -48,6 +49,8 @@ void proto_make_cm_rep(struct rmai_cm_rep *rep, enum rmai_status status,
 	rep->nr_slabs = htole32(nr_slabs);
 	rep->nr_free = htole32(nr_free);
 	rep->nr_held = htole32(nr_held);
+	rep->lease_grace = htole32(lease_grace);
+	rep->liveness = htole32(liveness);
 }
 
 enum rmai_status proto_check_msg(const void *buf, size_t len)

@@ -29,10 +29,15 @@ struct cm_req_info {
 enum rmai_status proto_check_cm_req(const void *data, size_t len,
 				    struct cm_req_info *info);
 
-/* proto_make_cm_rep() - the accept (status RMAI_OK) or reject private data. */
+/*
+ * proto_make_cm_rep() - the accept (status RMAI_OK) or reject private data;
+ * @lease_grace and @liveness in seconds (a lease outlives its client's last
+ * contact by at most their sum).
+ */
 void proto_make_cm_rep(struct rmai_cm_rep *rep, enum rmai_status status,
 		       uint64_t token, uint64_t slab_size, uint32_t nr_slabs,
-		       uint32_t nr_free, uint32_t nr_held);
+		       uint32_t nr_free, uint32_t nr_held, uint32_t lease_grace,
+		       uint32_t liveness);
 
 /*
  * proto_check_msg() - check a received control request of @len bytes.

@@ -180,14 +180,14 @@ TEST(cm_rep_bytes)
 
 	memset(&rep, 0xcc, sizeof(rep));
 	proto_make_cm_rep(&rep, RMAI_OK, 0x0102030405060708ull, 1ull << 30,
-			  1000, 900, 0x11223344);
+			  1000, 900, 0x11223344, 30, 20);
 	memcpy(b, &rep, sizeof(b));
-	/* "RMAI" in byte order, then version 1 */
+	/* "RMAI" in byte order, then version 2 */
 	EXPECT_EQ('R', b[0]);
 	EXPECT_EQ('M', b[1]);
 	EXPECT_EQ('A', b[2]);
 	EXPECT_EQ('I', b[3]);
-	EXPECT_EQ(1, b[4]);
+	EXPECT_EQ(2, b[4]);
 	EXPECT_EQ(0, b[5]);
 	EXPECT_EQ(0, get_le(b + 6, 2));			/* status */
 	for (i = 0; i < 8; i++)				/* token, LSB first */
@@ -203,7 +203,9 @@ TEST(cm_rep_bytes)
 	EXPECT_EQ(0x33, b[33]);
 	EXPECT_EQ(0x22, b[34]);
 	EXPECT_EQ(0x11, b[35]);
-	for (i = 36; i < 48; i++)			/* reserved */
+	EXPECT_EQ(30, get_le(b + 36, 4));		/* lease_grace */
+	EXPECT_EQ(20, get_le(b + 40, 4));		/* liveness */
+	for (i = 44; i < 48; i++)			/* reserved */
 		EXPECT_EQ(0, b[i]);
 }
 
@@ -212,7 +214,7 @@ TEST(cm_rep_reject)
 	struct rmai_cm_rep rep;
 	uint8_t b[48];
 
-	proto_make_cm_rep(&rep, RMAI_E_BUSY, 0, 0, 0, 0, 0);
+	proto_make_cm_rep(&rep, RMAI_E_BUSY, 0, 0, 0, 0, 0, 0, 0);
 	memcpy(b, &rep, sizeof(b));
 	EXPECT_EQ(RMAI_PROTO_MAGIC, get_le(b, 4));
 	EXPECT_EQ(RMAI_E_BUSY, b[6]);
@@ -281,9 +283,11 @@ TEST(msg_wrong_version)
 	uint8_t b[RMAI_MSG_SIZE];
 
 	make_msg(b, RMAI_OP_HELLO);
-	put16(b + 4, 2);
+	put16(b + 4, RMAI_PROTO_VERSION + 1);
 	EXPECT_EQ(RMAI_E_VERSION, proto_check_msg(b, sizeof(b)));
-	put16(b + 4, 0x0100);		/* 1 in big-endian */
+	put16(b + 4, 1);		/* version 1 clients are refused */
+	EXPECT_EQ(RMAI_E_VERSION, proto_check_msg(b, sizeof(b)));
+	put16(b + 4, RMAI_PROTO_VERSION << 8);	/* big-endian */
 	EXPECT_EQ(RMAI_E_VERSION, proto_check_msg(b, sizeof(b)));
 }
 
