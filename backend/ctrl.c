@@ -20,7 +20,7 @@ static const char * const rmai_status_names[] = {
 	[RMAI_E_INVAL]		= "malformed request",
 	[RMAI_E_NOSPC]		= "not enough free slabs",
 	[RMAI_E_TOKEN]		= "unknown session or wrong lease token",
-	[RMAI_E_BUSY]		= "session already connected",
+	[RMAI_E_BUSY]		= "a limit of the memnode was reached",
 	[RMAI_E_NOENT]		= "slab not held by this session",
 	[RMAI_E_INTERNAL]	= "memnode-side failure",
 };

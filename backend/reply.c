@@ -7,6 +7,7 @@
  */
 #include <linux/errno.h>
 #include <linux/log2.h>
+#include <linux/string.h>
 
 #include "reply.h"
 
@@ -22,14 +23,15 @@
 int rmai_check_accept(const void *data, size_t len, struct rmai_accept *acc,
 		      const char **why)
 {
-	const struct rmai_cm_rep *rep = data;
+	struct rmai_cm_rep copy, *rep = &copy;	/* private data may be unaligned */
 	unsigned int i;
 
-	if (!data || len < sizeof(*rep) || le32_to_cpu(rep->magic) != RMAI_PROTO_MAGIC ||
-	    le16_to_cpu(rep->version) != RMAI_PROTO_VERSION) {
-		*why = "the accept is not an RMAI reply of this version";
-		return -EPROTO;
-	}
+	if (!data || len < sizeof(*rep))
+		goto foreign;
+	memcpy(rep, data, sizeof(*rep));
+	if (le32_to_cpu(rep->magic) != RMAI_PROTO_MAGIC ||
+	    le16_to_cpu(rep->version) != RMAI_PROTO_VERSION)
+		goto foreign;
 	for (i = 0; i < sizeof(rep->reserved); i++)
 		if (rep->reserved[i])
 			goto bad;
@@ -49,6 +51,9 @@ int rmai_check_accept(const void *data, size_t len, struct rmai_accept *acc,
 	    acc->liveness > RMAI_MAX_GRACE)
 		goto bad;
 	return 0;
+foreign:
+	*why = "the accept is not an RMAI reply of this version";
+	return -EPROTO;
 bad:
 	*why = "the accept has a field out of range";
 	return -EPROTO;

@@ -29,6 +29,8 @@
  */
 #define CTRL_SEND_DEPTH	(2 * CTRL_DEPTH + 1)
 #define DATA_CQ_SIZE	2	/* data queues complete nothing of ours */
+#define MAX_QID		64	/* data queues per session: the module's at most */
+#define MAX_SESSIONS	256	/* leases, connected or in grace */
 #define PROBE_INTERVAL	5	/* seconds between probes of a control queue */
 #define PROBE_TIMEOUT	15	/* seconds a probe may wait for its ACK */
 
@@ -229,6 +231,26 @@ static int conn_setup(struct conn *c, struct session *s)
 
 static void session_take_over(struct session *s);
 
+static unsigned int sessions_count(const struct memnode *mn)
+{
+	const struct session *s;
+	unsigned int n = 0;
+
+	for (s = mn->sessions; s; s = s->next)
+		n++;
+	return n;
+}
+
+static bool session_has_qid(const struct session *s, uint16_t qid)
+{
+	const struct conn *c;
+
+	for (c = s->conns; c; c = c->next)
+		if (c->qid == qid && !c->closed)
+			return true;
+	return false;
+}
+
 static void reject(struct rdma_cm_id *id, enum rmai_status status)
 {
 	struct rmai_cm_rep rep;
@@ -264,13 +286,19 @@ static int on_connect_request(struct memnode *mn, struct rdma_cm_event *ev)
 	}
 	if (info.token)
 		s = session_find(mn, info.token, info.client_id);
-	if (info.qid == 0) {
+	if (info.qid > MAX_QID) {
+		st = RMAI_E_INVAL;
+	} else if (info.qid == 0) {
 		if (info.token && !s)
 			st = RMAI_E_TOKEN;
+		else if (!s && sessions_count(mn) >= MAX_SESSIONS)
+			st = RMAI_E_BUSY;
 		else if (s && s->state == SESSION_CONNECTED)
 			session_take_over(s);
 	} else if (!s || s->state != SESSION_CONNECTED) {
 		st = RMAI_E_TOKEN;	/* data queues join a live session */
+	} else if (session_has_qid(s, info.qid)) {
+		st = RMAI_E_BUSY;	/* one queue per qid */
 	}
 	if (st != RMAI_OK) {
 		logmsg(LOG_WARNING, "client %s queue %u refused: %s",
@@ -355,6 +383,7 @@ static void ctrl_lost(struct memnode *mn, struct conn *c)
 /* We end @c: its QP stops at once; the conn goes with the CM event. */
 static void conn_close(struct conn *c)
 {
+	c->closed = true;
 	rdma_disconnect(c->id);
 	ctrl_lost(c->mn, c);
 }
@@ -394,6 +423,8 @@ int session_disconnect(struct memnode *mn, const char *hex_client_id)
 	char hex[2 * RMAI_CLIENT_ID_LEN + 1];
 	struct session *s;
 
+	if (!hex_client_id || !*hex_client_id)
+		return -1;
 	for (s = mn->sessions; s; s = s->next) {
 		if (s->state != SESSION_CONNECTED ||
 		    strcmp(hex_id(s->client_id, hex), hex_client_id))
@@ -445,6 +476,7 @@ void cm_handle_events(struct memnode *mn)
 		case RDMA_CM_EVENT_DEVICE_REMOVAL:
 			logmsg(LOG_ERR, "RDMA device removed; stopping");
 			mn->stop = true;
+			mn->failed = true;	/* exit non-zero: a service manager restarts us */
 			break;
 		default:
 			break;

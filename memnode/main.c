@@ -112,17 +112,20 @@ static void write_status(struct memnode *mn, FILE *f, bool json)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (json)
 		fprintf(f, "{\"capacity\": %llu, \"free\": %llu, \"slab_size\": %llu, "
-			"\"backing\": \"%s\", \"protocol_errors\": %llu, \"leases\": [",
+			"\"backing\": \"%s\", \"protocol_errors\": %llu, \"zeroing\": %llu, "
+			"\"leases\": [",
 			(unsigned long long)mn->pool.size,
 			(unsigned long long)mn->pool.nr_free * mn->pool.slab_size,
 			(unsigned long long)mn->pool.slab_size, mn->pool.backing,
-			(unsigned long long)mn->proto_errors);
+			(unsigned long long)mn->proto_errors,
+			(unsigned long long)mn->pool.nr_zeroing * mn->pool.slab_size);
 	else
-		fprintf(f, "capacity %llu MiB, free %llu MiB, slab %llu MiB (%s), protocol errors %llu\n",
+		fprintf(f, "capacity %llu MiB, free %llu MiB, slab %llu MiB (%s), protocol errors %llu, zeroing %llu MiB\n",
 			(unsigned long long)mn->pool.size >> 20,
 			(unsigned long long)(mn->pool.nr_free * mn->pool.slab_size) >> 20,
 			(unsigned long long)mn->pool.slab_size >> 20, mn->pool.backing,
-			(unsigned long long)mn->proto_errors);
+			(unsigned long long)mn->proto_errors,
+			(unsigned long long)(mn->pool.nr_zeroing * mn->pool.slab_size) >> 20);
 	for (s = mn->sessions; s; s = s->next) {
 		char id[2 * RMAI_CLIENT_ID_LEN + 1];
 		long left = s->grace_end.tv_sec - now.tv_sec;
@@ -178,6 +181,7 @@ static void admin_serve(struct memnode *mn)
 	if (n > 0 && !strncmp(req, "status", 6))
 		write_status(mn, f, strstr(req, "json") != NULL);
 	else if (n > 0 && !strncmp(req, "disconnect ", 11))
+		/* strtok() gives NULL for an empty id: session_disconnect() refuses it. */
 		fprintf(f, "%s\n", session_disconnect(mn, strtok(req + 11, "\n")) ?
 			"error: no connected client with that id" : "ok");
 	else
@@ -197,9 +201,20 @@ static int admin_listen(struct memnode *mn)
 	mn->admin_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (mn->admin_fd < 0)
 		return -1;
-	unlink(mn->admin_path);
-	if (bind(mn->admin_fd, (struct sockaddr *)&sun, sizeof(sun)) ||
-	    listen(mn->admin_fd, 8))
+	/* A socket someone answers on is another daemon's: never take it over. */
+	if (!connect(mn->admin_fd, (struct sockaddr *)&sun, sizeof(sun))) {
+		errno = EADDRINUSE;
+		return -1;
+	}
+	close(mn->admin_fd);
+	mn->admin_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (mn->admin_fd < 0)
+		return -1;
+	unlink(mn->admin_path);	/* a stale socket of a daemon gone */
+	if (bind(mn->admin_fd, (struct sockaddr *)&sun, sizeof(sun)))
+		return -1;
+	mn->admin_bound = true;
+	if (listen(mn->admin_fd, 8))
 		return -1;
 	return loop_add(mn, mn->admin_fd, &mn->admin_fd);
 }
@@ -590,9 +605,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "rmai-memnoded: %s\n", err);
 		goto out_loop;
 	}
-	if (setup_loop(&mn) || admin_listen(&mn)) {
-		fprintf(stderr, "rmai-memnoded: event loop or admin socket %s: %s\n",
-			mn.admin_path, strerror(errno));
+	if (setup_loop(&mn)) {
+		fprintf(stderr, "rmai-memnoded: event loop: %s\n", strerror(errno));
+		goto out_loop;
+	}
+	if (admin_listen(&mn)) {
+		if (errno == EADDRINUSE)
+			fprintf(stderr, "rmai-memnoded: another rmai-memnoded answers on %s\n",
+				mn.admin_path);
+		else
+			fprintf(stderr, "rmai-memnoded: admin socket %s: %s\n",
+				mn.admin_path, strerror(errno));
 		goto out_loop;
 	}
 	if (!foreground)
@@ -602,13 +625,13 @@ int main(int argc, char **argv)
 	       (unsigned long long)slab >> 20, mn.pool.backing);
 	sd_notify_ready();
 	run(&mn);
-	ret = 0;
+	ret = mn.failed ? 1 : 0;
 
 out_loop:
-	if (mn.admin_fd >= 0) {
+	if (mn.admin_fd >= 0)
 		close(mn.admin_fd);
+	if (mn.admin_bound)
 		unlink(mn.admin_path);
-	}
 	cm_shutdown(&mn);	/* sessions and queues, then the listener */
 	if (mn.timer_fd > 0)
 		close(mn.timer_fd);

@@ -7,6 +7,7 @@
 #ifndef RMAI_MEMNODE_H
 #define RMAI_MEMNODE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
@@ -27,11 +28,23 @@ struct pool {
 	uint64_t size;			/* bytes */
 	uint64_t slab_size;		/* bytes, a power of two */
 	uint32_t nr_slabs;		/* slabs in the pool */
-	uint32_t nr_free;		/* slabs owned by nobody */
+	_Atomic uint32_t nr_free;	/* slabs owned by nobody, zero */
+	_Atomic uint32_t nr_zeroing;	/* reclaimed, being zeroed */
 	const char *backing;		/* "hugetlb", "thp" or "4k pages" */
 	struct session **owner;		/* [nr_slabs]: who holds each slab */
 	struct ibv_mr **mr;		/* [nr_slabs]: its registration */
+	pthread_t zero_thread;		/* zeroes reclaimed slabs */
+	bool zero_started;		/* @zero_thread runs */
+	pthread_mutex_t zero_lock;	/* the queue below and @zero_stop */
+	pthread_cond_t zero_cond;	/* signalled when either changes */
+	uint32_t *zero_queue;		/* [nr_slabs] ring of slabs to zero */
+	uint64_t zero_head;		/* next to zero */
+	uint64_t zero_tail;		/* next free place */
+	bool zero_stop;			/* finish the queue, then end */
 };
+
+/* The owner of a slab being zeroed: granted to nobody until it is free. */
+#define POOL_ZEROING	((struct session *)1)
 
 enum session_state { SESSION_CONNECTED, SESSION_GRACE };
 
@@ -58,6 +71,7 @@ struct conn {
 	uint16_t qid;			/* 0: control */
 	bool established;		/* ESTABLISHED seen */
 	bool closing;			/* disconnect once the reply is sent */
+	bool closed;			/* disconnected by us, its event to come */
 	bool probing;			/* control: a liveness probe in flight */
 	unsigned int probe_tick;	/* memnode.ticks when it was posted */
 	struct ibv_comp_channel *channel; /* control only: CQ events */
@@ -76,10 +90,12 @@ struct memnode {
 	int timer_fd;			/* 1 s tick: lease expiry */
 	int admin_fd;			/* unix socket for status */
 	const char *admin_path;		/* its path */
+	bool admin_bound;		/* we created it: unlink it at exit */
 	unsigned int lease_grace;	/* seconds a lease outlives its client */
 	uint64_t proto_errors;		/* bad messages and requests seen */
 	unsigned int ticks;		/* of timer_fd, for the probes */
-	bool stop;			/* SIGTERM/SIGINT received */
+	bool stop;			/* SIGTERM/SIGINT received, or a failure */
+	bool failed;			/* stopped by a failure: exit non-zero */
 };
 
 /* pool.c */

@@ -4,14 +4,23 @@
  * never swaps what it holds, cut into slabs. A slab is zero whenever it is
  * free: fresh anonymous memory is zero, and a reclaimed slab is deregistered
  * first (no client can write it any more) and zeroed before it is free again.
+ *
+ * Zeroing runs on a thread of its own: a large lease that expires would
+ * otherwise hold the event loop for seconds, past the clients' control
+ * timeout. Meanwhile the slab's owner is POOL_ZEROING, so nobody is granted
+ * it; the thread frees it once zero. Only the loop grants, only the thread
+ * frees a zeroing slab, and nr_free is atomic.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
 #include "memnode.h"
+
+static int pool_start(struct pool *pool);
 
 /* MemAvailable in bytes, or 0 when unknown. */
 static uint64_t mem_available(void)
@@ -108,16 +117,74 @@ int pool_init(struct pool *pool, uint64_t size, uint64_t slab_size,
 	pool->nr_free = pool->nr_slabs;
 	pool->owner = calloc(pool->nr_slabs, sizeof(*pool->owner));
 	pool->mr = calloc(pool->nr_slabs, sizeof(*pool->mr));
-	if (!pool->owner || !pool->mr) {
-		snprintf(err, errlen, "out of memory");
+	if (!pool->owner || !pool->mr || pool_start(pool)) {
+		snprintf(err, errlen, "cannot start: %s", strerror(errno));
 		pool_destroy(pool);
 		return -1;
 	}
 	return 0;
 }
 
+/* The zeroing thread: zero what reclaim hands over, then free it. */
+static void *pool_zero_thread(void *arg)
+{
+	struct pool *pool = arg;
+	uint32_t index;
+
+	pthread_mutex_lock(&pool->zero_lock);
+	for (;;) {
+		while (pool->zero_head == pool->zero_tail && !pool->zero_stop)
+			pthread_cond_wait(&pool->zero_cond, &pool->zero_lock);
+		if (pool->zero_head == pool->zero_tail)
+			break;		/* stopping, and nothing left to zero */
+		index = pool->zero_queue[pool->zero_head++ % pool->nr_slabs];
+		pthread_mutex_unlock(&pool->zero_lock);
+		memset(pool->base + (uint64_t)index * pool->slab_size, 0, pool->slab_size);
+		__atomic_store_n(&pool->owner[index], NULL, __ATOMIC_RELEASE);
+		pool->nr_zeroing--;
+		pool->nr_free++;
+		pthread_mutex_lock(&pool->zero_lock);
+	}
+	pthread_mutex_unlock(&pool->zero_lock);
+	return NULL;
+}
+
+/* pool_start() - the zeroing thread. Return: 0 or -1 with errno set. */
+static int pool_start(struct pool *pool)
+{
+	int ret;
+
+	pool->zero_queue = calloc(pool->nr_slabs, sizeof(*pool->zero_queue));
+	if (!pool->zero_queue)
+		return -1;
+	pthread_mutex_init(&pool->zero_lock, NULL);
+	pthread_cond_init(&pool->zero_cond, NULL);
+	ret = pthread_create(&pool->zero_thread, NULL, pool_zero_thread, pool);
+	if (ret) {
+		errno = ret;
+		return -1;
+	}
+	pool->zero_started = true;
+	return 0;
+}
+
+/* Let the zeroing thread finish what it was given, and end. */
+static void pool_stop(struct pool *pool)
+{
+	if (!pool->zero_started)
+		return;
+	pthread_mutex_lock(&pool->zero_lock);
+	pool->zero_stop = true;
+	pthread_cond_signal(&pool->zero_cond);
+	pthread_mutex_unlock(&pool->zero_lock);
+	pthread_join(pool->zero_thread, NULL);
+	pool->zero_started = false;
+}
+
 void pool_destroy(struct pool *pool)
 {
+	pool_stop(pool);
+	free(pool->zero_queue);
 	free(pool->mr);
 	free(pool->owner);
 	if (pool->base)
@@ -136,8 +203,11 @@ int pool_grant(struct pool *pool, struct session *s, uint32_t *index)
 
 	if (!pool->nr_free)
 		return -ENOSPC;
-	for (i = 0; i < pool->nr_slabs && pool->owner[i]; i++)
+	for (i = 0; i < pool->nr_slabs &&
+		    __atomic_load_n(&pool->owner[i], __ATOMIC_ACQUIRE); i++)
 		;
+	if (i == pool->nr_slabs)
+		return -ENOSPC;
 	pool->mr[i] = ibv_reg_mr(s->pd, pool->base + (uint64_t)i * pool->slab_size,
 				 pool->slab_size, IBV_ACCESS_LOCAL_WRITE |
 				 IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_WRITE);
@@ -150,15 +220,22 @@ int pool_grant(struct pool *pool, struct session *s, uint32_t *index)
 	return 0;
 }
 
-/* pool_reclaim() - deregister, then zero, then free slab @index. */
+/*
+ * pool_reclaim() - deregister slab @index, then hand it to the zeroing
+ * thread, which frees it once zero.
+ */
 void pool_reclaim(struct pool *pool, uint32_t index)
 {
 	struct session *s = pool->owner[index];
 
 	ibv_dereg_mr(pool->mr[index]);
 	pool->mr[index] = NULL;
-	memset(pool->base + (uint64_t)index * pool->slab_size, 0, pool->slab_size);
-	pool->owner[index] = NULL;
-	pool->nr_free++;
+	pool->owner[index] = POOL_ZEROING;
 	s->nr_held--;
+	pool->nr_zeroing++;
+	pthread_mutex_lock(&pool->zero_lock);
+	pool->zero_queue[pool->zero_tail++ % pool->nr_slabs] = index;
+	pthread_cond_signal(&pool->zero_cond);
+	pthread_mutex_unlock(&pool->zero_lock);
 }
+

@@ -3,13 +3,16 @@
  * blkpat - write or verify a position-stamped pattern on a block device.
  *
  *   blkpat write|verify|zero DEV OFFSET LEN SEED [--bs BYTES] [--direct]
+ *          [--buf-offset BYTES]
  *
  * Every 4 KiB block gets 8-byte words from a PRNG seeded with SEED and the
  * block's number on the device, so a block that lands in the wrong place,
  * comes back stale or from another run fails verification. "zero" verifies
  * that the range reads back as zeros. I/O goes in BYTES-sized calls (default
- * 1 MiB), with O_DIRECT when asked. OFFSET, LEN and BYTES take K/M/G suffixes
- * and must be multiples of 4 KiB.
+ * 1 MiB), with O_DIRECT when asked, from a buffer that starts --buf-offset
+ * bytes into a page (a multiple of 512: what O_DIRECT allows on a device
+ * whose DMA alignment is 511). OFFSET, LEN and BYTES take K/M/G suffixes and
+ * must be multiples of 4 KiB.
  *
  * Exit status: 0 done and matching, 1 mismatch (the first bad block and the
  * count of bad blocks are printed), 2 usage or I/O error.
@@ -73,16 +76,17 @@ static int parse_size(const char *s, unsigned long long *out)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: blkpat write|verify|zero DEV OFFSET LEN SEED [--bs BYTES] [--direct]\n");
+	fprintf(stderr, "usage: blkpat write|verify|zero DEV OFFSET LEN SEED [--bs BYTES] [--direct] [--buf-offset BYTES]\n");
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
 	unsigned long long offset, len, seed, bs = 1 << 20, done, n, b, bad = 0;
-	unsigned long long first_bad = 0;
+	unsigned long long first_bad = 0, buf_off = 0;
 	int write_mode, zero, direct = 0, fd, i;
-	uint64_t *buf, *want;
+	uint64_t *base, *buf, *want;
+	char *end;
 	ssize_t r;
 
 	if (argc < 6)
@@ -99,6 +103,10 @@ int main(int argc, char **argv)
 			direct = 1;
 		else if (!strcmp(argv[i], "--bs") && i + 1 < argc && !parse_size(argv[i + 1], &bs) && bs)
 			i++;
+		else if (!strcmp(argv[i], "--buf-offset") && i + 1 < argc &&
+			 (buf_off = strtoull(argv[i + 1], &end, 0), !*end) &&
+			 buf_off % 512 == 0 && buf_off < BLOCK)
+			i++;
 		else
 			usage();
 	}
@@ -108,10 +116,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "blkpat: %s: %s\n", argv[2], strerror(errno));
 		return 2;
 	}
-	if (posix_memalign((void **)&buf, BLOCK, bs) || posix_memalign((void **)&want, BLOCK, BLOCK)) {
+	if (posix_memalign((void **)&base, BLOCK, bs + BLOCK) ||
+	    posix_memalign((void **)&want, BLOCK, BLOCK)) {
 		fprintf(stderr, "blkpat: out of memory\n");
 		return 2;
 	}
+	buf = base + buf_off / 8;
 	for (done = 0; done < len; done += n) {
 		n = len - done < bs ? len - done : bs;
 		if (write_mode)
@@ -137,7 +147,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	close(fd);
-	free(buf);
+	free(base);
 	free(want);
 	if (bad) {
 		printf("blkpat: %llu bad blocks of %llu, first at byte %llu\n",

@@ -980,6 +980,135 @@ TEST_F(memnode, admin_disconnect)
 	ASSERT_TRUE(check(self->a.buf, BUF_SIZE, 21));
 }
 
+/* One request on the admin socket, as anything could send it; its answer. */
+static int admin_raw(const char *sock, const char *req, char *buf, size_t len)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	ssize_t n, got = 0;
+	int fd;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sock);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) ||
+	    write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	shutdown(fd, SHUT_WR);
+	while ((n = read(fd, buf + got, len - 1 - got)) > 0)
+		got += n;
+	buf[got] = '\0';
+	close(fd);
+	return 0;
+}
+
+/*
+ * The admin socket takes what the CLI would never send: a disconnect with
+ * an empty id is an error, and the daemon (and every lease) lives on.
+ */
+TEST_F(memnode, admin_disconnect_empty_id)
+{
+	struct rmai_slab_desc d;
+	char buf[4096];
+
+	ASSERT_EQ(0, client_open(&self->a, self->port, 0, 0));
+	ASSERT_EQ(RMAI_OK, client_alloc(&self->a, 1, &d));
+	ASSERT_EQ(0, admin_raw(self->sock, "disconnect \n", buf, sizeof(buf)));
+	ASSERT_TRUE(!strncmp(buf, "error:", 6)) TH_LOG("answer: %s", buf);
+	ASSERT_EQ(0, admin_raw(self->sock, "disconnect ", buf, sizeof(buf)));
+	ASSERT_TRUE(!strncmp(buf, "error:", 6)) TH_LOG("answer: %s", buf);
+	ASSERT_TRUE(wait_lease(self->sock, 0xaa, CONNECTED, 1));
+	ASSERT_EQ(RMAI_OK, client_alloc(&self->a, 1, &d));
+}
+
+/* A second daemon on the same admin socket leaves the first one's alone. */
+TEST_F(memnode, second_daemon_keeps_admin_socket)
+{
+	char port[64], out[4096];
+	const char *const opts[] = {
+		"--listen", port, "--size", "8M", "--slab", "4M", "--hugepages", "off",
+		"--admin-socket", self->sock, "--foreground", NULL
+	};
+
+	snprintf(port, sizeof(port), "%s:%d", MN_ADDR, self->port + 400);
+	ASSERT_EQ(1, run_daemon(out, sizeof(out), NULL, opts));
+	ASSERT_TRUE(strstr(out, "another rmai-memnoded answers on") != NULL) TH_LOG("%s", out);
+	ASSERT_EQ(0, admin_status(self->sock, out, sizeof(out)));
+	ASSERT_EQ(16 << 20, json_num(out, "capacity"));
+}
+
+/* Queue numbers stop at 64, and a live session has one queue per number. */
+TEST_F(memnode, queue_limits)
+{
+	struct client *q = &self->b, r = { 0 };
+	uint64_t token;
+
+	ASSERT_EQ(0, client_open(&self->a, self->port, 0, 0));
+	token = le64toh(self->a.cm.token);
+	memcpy(q->client_id, self->a.client_id, RMAI_CLIENT_ID_LEN);
+	ASSERT_EQ(RMAI_E_INVAL, client_open(q, self->port, 65, token));
+	client_close(q);
+	ASSERT_EQ(0, client_open(q, self->port, 64, token));
+	memcpy(r.client_id, self->a.client_id, RMAI_CLIENT_ID_LEN);
+	ASSERT_EQ(RMAI_E_BUSY, client_open(&r, self->port, 64, token));
+	client_close(&r);
+}
+
+/*
+ * A large lease that expires is zeroed off the event loop: while it is
+ * being zeroed, the daemon answers status and control requests.
+ */
+TEST_F_TIMEOUT(memnode, expiry_zeroes_off_the_loop, 300)
+{
+	static const char *const opts[] = {
+		"--size", "1G", "--slab", "64M", "--lease-grace", "1",
+		"--hugepages", "off", NULL
+	};
+	struct rmai_slab_desc d[RMAI_MSG_MAX_SLABS];
+	char sock[80], buf[4096];
+	int port = self->port + 400, i, seen = 0;
+	pid_t pid;
+
+	snprintf(sock, sizeof(sock), "/tmp/memnode-%d.sock", port);
+	pid = start_daemon(port, sock, opts);
+	ASSERT_LT(0, pid);
+	ASSERT_EQ(0, client_open(&self->a, port, 0, 0));
+	ASSERT_EQ(RMAI_OK, client_alloc(&self->a, 8, d));
+	ASSERT_EQ(RMAI_OK, client_alloc(&self->a, 8, d));
+	ASSERT_EQ(0, client_open(&self->b, port, 0, 0));
+	client_close(&self->a);		/* 1 GiB to zero once its grace ends */
+	for (i = 0; i < 3000 && !seen; i++) {
+		ASSERT_EQ(0, admin_status(sock, buf, sizeof(buf)));
+		ASSERT_LE(0, json_num(buf, "zeroing")) TH_LOG("no zeroing field: %s", buf);
+		if (json_num(buf, "zeroing") > 0) {
+			/* The loop answers a control request meanwhile. */
+			client_prepare(&self->b, RMAI_OP_KEEPALIVE);
+			ASSERT_EQ(RMAI_OK, client_send_raw(&self->b, RMAI_MSG_SIZE));
+			seen = 1;
+		}
+		usleep(10000);
+	}
+	ASSERT_TRUE(seen) TH_LOG("never saw the lease being zeroed");
+	client_close(&self->b);
+	ASSERT_EQ(0, stop_daemon(pid, SIGTERM));
+}
+
+/* The RDMA device goes away: the daemon stops, and says so by its status. */
+TEST_F(memnode, device_removal_exits_nonzero)
+{
+	int status;
+
+	ASSERT_EQ(0, client_open(&self->a, self->port, 0, 0));
+	client_close(&self->a);
+	ASSERT_EQ(0, system("rdma link del rxe0"));
+	ASSERT_EQ(self->pid, waitpid(self->pid, &status, 0));
+	self->pid = 0;
+	EXPECT_EQ(0, system("rdma link add rxe0 type rxe netdev rmai0"));
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(1, WEXITSTATUS(status));
+}
+
 /* utime + stime of @pid, in clock ticks. */
 static long cpu_ticks(pid_t pid)
 {

@@ -12,7 +12,12 @@
 #    fresh daemon, which lost the lease: the device goes down and returns
 #    no made-up data, and rmmod works;
 #  - the node frozen for 60 s during swap-in: the swap-in waits, then every
-#    page comes back right.
+#    page comes back right;
+#  - while the link is cut, writes staged just before the client noticed are
+#    read back from the staging copy, and land after the reconnect;
+#  - a direct write that fails for good (io_timeout passes during the cut)
+#    leaves no trace: after the reconnect, reads return what the memnode
+#    holds, not the write the memnode never got.
 # Every check is by content: position-stamped patterns, blk_stress's
 # generations, swap_reload's per-page patterns.
 
@@ -172,6 +177,40 @@ frozen_60s() {
 	unload
 }
 
+# Writes staged as the link goes (the client has not noticed yet) stay
+# readable from their staging copy while it is cut, then land.
+staged_reads_during_cut() {
+	local staged
+	load 120 io_timeout=60 || return 1
+	pat write "$DEV" 0 1M 1 --direct || return 1
+	"$VMCTL" cut 1 || return 1
+	pat write "$DEV" 0 64K 7 --direct --bs 64K || return 1
+	staged=$(rmai_cache_stat staged_reads)
+	pat verify "$DEV" 0 64K 7 --direct || fail "the staged data, read during the cut" || return 1
+	[ "$(rmai_cache_stat staged_reads)" -gt "$staged" ] || fail "not read from staging" || return 1
+	"$VMCTL" restore 1 || return 1
+	wait_state connected 90 || return 1
+	pat verify "$DEV" 0 64K 7 --direct && pat verify "$DEV" 64K 960K 1 --direct || return 1
+	unload
+}
+
+# A direct write into a cached VMR is posted as the link goes, and fails
+# once io_timeout passes; after the reconnect the VMR reads back as the
+# memnode holds it.
+failed_write_leaves_no_trace() {
+	local out
+	load 120 io_timeout=5 writeback_mb=0 || return 1
+	pat write "$DEV" 0 1M 1 --direct || return 1
+	pat verify "$DEV" 0 4K 1 --direct || return 1		# caches the VMR
+	"$VMCTL" cut 1 || return 1
+	out=$(timeout 120 "$RMAI_BUILD/blkpat" write "$DEV" 4K 4K 9 --direct 2>&1)
+	[ $? = 2 ] || fail "the write during the cut: $out" || return 1
+	"$VMCTL" restore 1 || return 1
+	wait_state connected 90 || return 1
+	pat verify "$DEV" 0 256K 1 --direct --bs 4K || fail "reads after the failed write" || return 1
+	unload
+}
+
 cleanup() {
 	[ -z "$CG" ] || cg_destroy "$CG"
 	CG=
@@ -187,7 +226,7 @@ cleanup() {
 
 [ -f "$RMAI_KO" ] || { echo "SKIP: $RMAI_KO not built"; exit "$ksft_skip"; }
 ktap_print_header
-ktap_set_plan 5
+ktap_set_plan 7
 trap cleanup EXIT
 dmesg -C
 ktap_test cut_within_grace cut_within_grace
@@ -197,6 +236,10 @@ cleanup
 ktap_test killed_then_booted killed_then_booted
 cleanup
 ktap_test frozen_60s frozen_60s
+cleanup
+ktap_test staged_reads_during_cut staged_reads_during_cut
+cleanup
+ktap_test failed_write_leaves_no_trace failed_write_leaves_no_trace
 cleanup
 ktap_test log_is_clean bash -c '! dmesg | grep -E "rmai.*(BUG|WARNING)"'
 ktap_finished

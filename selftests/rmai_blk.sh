@@ -3,7 +3,7 @@
 #
 # rmai.ko as a block device on a real memnode over soft-RoCE: module
 # parameters, what reads and writes return (by content: position-stamped
-# patterns), the device's edges, discard and write-zeroes, statistics, swap,
+# patterns, from page-aligned and unaligned buffers), the device's edges, discard and write-zeroes, statistics, swap,
 # unloading while in use, and leaks over load/unload cycles. Recovery from a
 # lost memnode is in rmai_recovery.sh.
 
@@ -15,6 +15,7 @@ require_root
 
 PORT=7481			# the memnode most tests use: 256 MiB
 SMALL_PORT=7482			# one with room for 8 slabs only
+LIAR_PORT=7489			# bad_memnode
 SIZE_MIB=64			# /dev/rmai0: 16 slabs of 4 MiB
 DEV=/dev/rmai0
 
@@ -71,6 +72,39 @@ memnode_full() {
 	return "$rc"
 }
 
+# A memnode that lies (selftests/bad_memnode.c): each lie is refused with
+# a line naming it, leaving nothing behind; the same program telling the
+# truth gives a working device, so the refusals are the lies' doing.
+lying_memnode() {
+	local mode want pid rc=0
+	for mode in ok slab-huge free-over alloc-dup alloc-range alloc-count bad-seq stall; do
+		# RMAI_TEST_PROTO=1: a module of protocol 1 (to show what it trusted)
+		"$RMAI_BUILD/bad_memnode" --listen "$MN_ADDR:$LIAR_PORT" --mode "$mode" \
+			${RMAI_TEST_PROTO:+--proto "$RMAI_TEST_PROTO"} 2>>/tmp/bad_memnode.log &
+		pid=$!
+		sleep 1
+		case $mode in
+		ok)
+			rmai_load memnodes="$MN_ADDR:$LIAR_PORT" size=8M || fail "insmod against the honest one" || rc=1
+			if [ "$rc" = 0 ]; then
+				pat write "$DEV" 0 8M 9 --direct && pat verify "$DEV" 0 8M 9 --direct || rc=1
+				rmai_unload || rc=1
+			fi ;;
+		slab-huge | free-over) want="the accept has a field out of range" ;;
+		alloc-dup) want="the reply lists a slab twice" ;;
+		alloc-range) want="a slab of the reply is out of range" ;;
+		alloc-count) want="the reply lists more slabs than asked for" ;;
+		bad-seq) want="malformed reply" ;;
+		stall) want="HELLO failed" ;;
+		esac
+		[ "$mode" = ok ] || refused "$want" memnodes="$MN_ADDR:$LIAR_PORT" size=8M || rc=1
+		kill "$pid"
+		wait "$pid" 2>/dev/null
+		[ "$(rmai_rdma_objects)" = 0 ] || fail "$mode: RDMA objects left" || rc=1
+		[ "$rc" = 0 ] || { fail "mode $mode"; return 1; }
+	done
+}
+
 load() {
 	rmai_load memnodes="$MN_ADDR:$PORT" size="${SIZE_MIB}M" || fail "insmod" || return 1
 	[ -b "$DEV" ] || fail "no block device $DEV" || return 1
@@ -101,6 +135,24 @@ read_write() {
 }
 
 # The pattern checker itself: another seed must not verify.
+# O_DIRECT from buffers that start 512, 1536 or 3584 bytes into a page
+# (the queue's DMA alignment is 511): each bio_vec then straddles pages, and
+# every copy (staging, cache) must cut it at page boundaries. Written in 8
+# KiB and 64 KiB pieces (staged), 1 MiB (direct), read back in pieces of
+# other sizes and offsets (cached and direct), every block by content.
+unaligned_buffers() {
+	local o seed=20
+	for o in 512 1536 3584; do
+		seed=$((seed + 1))
+		pat write "$DEV" 0 8M "$seed" --direct --bs 8K --buf-offset "$o" || return 1
+		pat write "$DEV" 8M 8M "$seed" --direct --bs 64K --buf-offset "$o" || return 1
+		pat write "$DEV" 16M 8M "$seed" --direct --bs 1M --buf-offset "$o" || return 1
+		pat verify "$DEV" 0 24M "$seed" --direct --bs 12K --buf-offset $((4096 - o)) || return 1
+		pat verify "$DEV" 0 24M "$seed" --direct --bs 1M --buf-offset "$o" || return 1
+		pat verify "$DEV" 0 24M "$seed" --direct || return 1
+	done
+}
+
 checker_catches_bad_data() {
 	pat write "$DEV" 0 1M 4 --direct || return 1
 	out=$(pat verify "$DEV" 0 1M 5 --direct)
@@ -211,15 +263,17 @@ cleanup() {
 
 [ -f "$RMAI_KO" ] || { echo "SKIP: $RMAI_KO not built"; exit "$ksft_skip"; }
 ktap_print_header
-ktap_set_plan 15
+ktap_set_plan 17
 trap cleanup EXIT
 memnode_start "$PORT" 256M || exit "$ksft_fail"
 ktap_test bad_params bad_params
 ktap_test no_memnode no_memnode
 ktap_test memnode_full memnode_full
+ktap_test lying_memnode lying_memnode
 ktap_test load load
 if [ -b "$DEV" ]; then
 	ktap_test read_write read_write
+	ktap_test unaligned_buffers unaligned_buffers
 	ktap_test checker_catches_bad_data checker_catches_bad_data
 	ktap_test beyond_end beyond_end
 	ktap_test write_zeroes write_zeroes

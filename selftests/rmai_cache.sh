@@ -5,8 +5,9 @@
 # discards on overlapping VMRs return what was written (blk_stress, every
 # byte checked) with the cache and write-back on or off and any vmr_kb; the
 # same work leaves the same bytes in every configuration; sequential reads
-# are served by prefetch; the cache stays within cache_mb, and its shrinker
-# gives memory back.
+# are served by prefetch; the cache stays within cache_mb, its shrinker
+# gives memory back, and reads that miss right after do not take it again:
+# the cache grows back only once the pressure is over.
 
 # shellcheck source=selftests/test_common.sh
 . "$(dirname "$0")/test_common.sh"
@@ -76,7 +77,9 @@ sequential_prefetch() {
 }
 
 # Reads over four times cache_mb: the cache fills to its bound, never past
-# it; the shrinker empties it, and it grows back.
+# it; the shrinker empties it; misses right after leave it empty (no
+# allocation on the I/O path), and it grows back once the shrinker has left
+# it alone for a while (10 s).
 bound_and_shrinker() {
 	local max i now shrunk
 	load cache_mb=4 vmr_kb=64 || return 1
@@ -98,8 +101,14 @@ bound_and_shrinker() {
 		return 1
 	fi
 	pat verify "$DEV" 0 4M 6 --direct --bs 4K || return 1
-	sleep 1
+	[ "$(rmai_cache_stat cache_bytes)" -le "$now" ] ||
+		fail "misses grew the cache back under pressure: $(rmai_cache_stat cache_bytes) bytes" || return 1
+	for i in $(seq 60); do
+		[ "$(rmai_cache_stat cache_bytes)" -gt "$now" ] && break
+		sleep 1
+	done
 	[ "$(rmai_cache_stat cache_bytes)" -gt "$now" ] || fail "the cache did not grow back" || return 1
+	pat verify "$DEV" 0 4M 6 --direct --bs 4K || return 1
 	rmai_unload
 }
 

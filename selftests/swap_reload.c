@@ -5,13 +5,15 @@
  *
  *   swap_reload --size MiB [--order seq|random] [--seed N] [--pageout]
  *               [--hugepage] [--chunk KiB] [--check-seed N] [--wait FILE]
+ *   swap_reload --size MiB --lock
  *
  * Run it in a cgroup whose memory.max is below --size and the kernel swaps
  * the pages out while they are written; --pageout then pushes out what is
  * still resident (MADV_PAGEOUT), so that the reload reads everything from the
  * swap device. --wait FILE prints "paged out" on stderr before the reload
  * and waits until FILE exists, so that a test can fault the swap device
- * under pages that are out. Every 8-byte word holds a value derived from the seed and its
+ * under pages that are out. --lock instead locks the filled memory and
+ * waits to be killed: it takes RAM away from everything else. Every 8-byte word holds a value derived from the seed and its
  * page, so a page that comes back from the wrong slot, stale or torn is found.
  *
  * Prints one line of key=value pairs (MB/s are 10^6 bytes per second):
@@ -45,6 +47,7 @@ struct options {
 	int hugepage;			/* MADV_HUGEPAGE (for mTHP in madvise mode) */
 	size_t chunk;			/* bytes touched per step of a random reload */
 	const char *wait;		/* reload once this file exists */
+	int lock;			/* mlock the working set and wait */
 };
 
 static uint64_t mix(uint64_t x)
@@ -103,6 +106,7 @@ static int parse(int argc, char **argv, struct options *o)
 		{ "chunk", required_argument, NULL, 'c' },
 		{ "check-seed", required_argument, NULL, 'C' },
 		{ "wait", required_argument, NULL, 'w' },
+		{ "lock", no_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ }
 	};
@@ -145,6 +149,9 @@ static int parse(int argc, char **argv, struct options *o)
 		case 'w':
 			o->wait = optarg;
 			break;
+		case 'l':
+			o->lock = 1;
+			break;
 		case 'c':
 			o->chunk = strtoull(optarg, &end, 10) << 10;
 			if (*end || !o->chunk)
@@ -161,7 +168,7 @@ static int parse(int argc, char **argv, struct options *o)
 	return 0;
 usage:
 	fprintf(stderr, "usage: %s --size MiB [--order seq|random] [--seed N] "
-		"[--pageout] [--hugepage] [--chunk KiB] [--check-seed N] [--wait FILE]\n",
+		"[--pageout] [--hugepage] [--chunk KiB] [--check-seed N] [--wait FILE] | --lock\n",
 		argv[0]);
 	return -1;
 }
@@ -200,6 +207,16 @@ int main(int argc, char **argv)
 	for (i = 0; i < npages; i++)
 		fill_page((uint64_t *)(buf + i * page), words, o.seed, i);
 	t_write = now() - t0;
+
+	if (o.lock) {
+		if (mlock(buf, o.size)) {
+			perror("swap_reload: mlock");
+			return 2;
+		}
+		fprintf(stderr, "swap_reload: %zu MiB locked\n", o.size >> 20);
+		for (;;)
+			pause();
+	}
 
 	if (o.pageout && madvise(buf, o.size, MADV_PAGEOUT)) {
 		perror("swap_reload: madvise(MADV_PAGEOUT)");

@@ -1,0 +1,84 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# rmai.ko as the only swap of a machine out of memory: no cgroup, most RAM
+# locked away, and a process whose anonymous memory is twice the RAM left,
+# so global reclaim swaps it out and back while the memnode connection is
+# cut again and again (the admin's disconnect: every reconnect allocates its
+# queues while swap waits on them). Every page must come back right, with
+# no OOM kill, hang or kernel report.
+
+# shellcheck source=selftests/test_common.sh
+. "$(dirname "$0")/test_common.sh"
+
+require_vm
+require_root
+
+PORT=7487
+DEV=/dev/rmai0
+HEADROOM_MIB=320	# RAM left beside the locked hog
+
+mem_available_mib() { awk '/^MemAvailable:/ { print int($2 / 1024) }' /proc/meminfo; }
+lease_id() { memnode_status "$PORT" | sed -n 's/^lease \([0-9a-f]*\):.*/\1/p'; }
+
+hog=
+exhaust_through_reconnects() {
+	local avail size bg i line rc reconnects
+	memnode_start "$PORT" 1G --lease-grace 120 || return 1
+	rmai_load memnodes="$MN_ADDR:$PORT" size=1G keepalive=1 io_timeout=120 ||
+		fail "insmod" || return 1
+	mkswap "$DEV" >/dev/null && swapon "$DEV" || fail "swapon" || return 1
+	avail=$(mem_available_mib)
+	"$RMAI_BUILD/swap_reload" --size $((avail - HEADROOM_MIB)) --lock 2>/tmp/hog.err &
+	hog=$!
+	for i in $(seq 600); do
+		grep -q locked /tmp/hog.err && break
+		kill -0 "$hog" 2>/dev/null || { cat /tmp/hog.err; fail "the hog died"; return 1; }
+		sleep 0.2
+	done
+	size=$((2 * $(mem_available_mib)))
+	echo "locked $((avail - HEADROOM_MIB)) MiB; $(mem_available_mib) MiB available; working set $size MiB"
+	"$RMAI_BUILD/swap_reload" --size "$size" --order random >/tmp/exhaust.out &
+	bg=$!
+	for i in $(seq 5); do
+		sleep 6
+		kill -0 "$bg" 2>/dev/null || break
+		"$RMAI_MEMNODED" disconnect "$(lease_id)" --admin-socket "/tmp/memnode-$PORT.sock" ||
+			fail "memnode disconnect" || return 1
+	done
+	wait "$bg"
+	rc=$?
+	line=$(cat /tmp/exhaust.out)
+	echo "$line"
+	cat /sys/block/rmai0/rmai/memnodes /sys/block/rmai0/rmai/io_stat
+	[ "$rc" = 0 ] || fail "swap_reload exited $rc" || return 1
+	[ "$(kv mismatched_pages "$line")" = 0 ] || fail "pages came back wrong" || return 1
+	[ "$(kv reload_majflt "$line")" -gt 0 ] || fail "nothing was swapped" || return 1
+	reconnects=$(awk '{ print $5 }' /sys/block/rmai0/rmai/memnodes)
+	[ "$reconnects" -ge 1 ] || fail "no reconnect under pressure" || return 1
+	! dmesg | grep -q "Out of memory" || fail "the OOM killer ran"
+}
+
+unloads_clean() {
+	[ "$(rmai_rdma_objects)" = 0 ] || fail "RDMA objects left: $(rmai_rdma_objects)" || return 1
+	! dmesg | grep -E "rmai.*(BUG|WARNING)"
+}
+
+cleanup() {
+	[ -z "$hog" ] || kill "$hog" 2>/dev/null
+	wait 2>/dev/null
+	swapoff "$DEV" 2>/dev/null
+	rmmod rmai 2>/dev/null
+	memnode_stop "$PORT"
+}
+
+[ -f "$RMAI_KO" ] || { echo "SKIP: $RMAI_KO not built"; exit "$ksft_skip"; }
+ktap_print_header
+ktap_set_plan 2
+trap cleanup EXIT
+dmesg -C
+ktap_test exhaust_through_reconnects exhaust_through_reconnects
+cleanup
+hog=
+ktap_test unloads_clean unloads_clean
+ktap_finished
