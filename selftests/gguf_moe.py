@@ -221,6 +221,8 @@ def float_chunk(rnd, dtype, rms):
         keep, add, wb = 0x8FFF, base << 10, 2
     else:
         base = 127 + e
+        if not 1 <= base <= 251:
+            die(f"a weight RMS of {rms} does not fit f32")
         keep, add, wb = 0x81FFFFFF, base << 23, 4
     nwords = len(rnd) // wb
     k, a = _mask(nwords, wb, keep, add)

@@ -174,7 +174,8 @@ try {
 		flashAttention: false,
 	});
 	const sequence = context.getSequence();
-	log(`${tokens.length} prompt tokens, decoding ${nTokens} on ${threads} thread(s)`);
+	log(`prompt token ids: ${tokens.join(" ")}`);
+	log(`decoding ${nTokens} tokens on ${threads} thread(s)`);
 
 	const ids = [];
 	const gaps = [];
