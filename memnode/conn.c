@@ -241,14 +241,17 @@ static unsigned int sessions_count(const struct memnode *mn)
 	return n;
 }
 
-static bool session_has_qid(const struct session *s, uint16_t qid)
+static void conn_close(struct conn *c);
+static void session_close_queues(struct session *s);
+
+/* Close @s's queue @qid, if it has one: the client replaces it. */
+static void session_close_qid(struct session *s, uint16_t qid)
 {
-	const struct conn *c;
+	struct conn *c;
 
 	for (c = s->conns; c; c = c->next)
 		if (c->qid == qid && !c->closed)
-			return true;
-	return false;
+			conn_close(c);
 }
 
 static void reject(struct rdma_cm_id *id, enum rmai_status status)
@@ -295,10 +298,13 @@ static int on_connect_request(struct memnode *mn, struct rdma_cm_event *ev)
 			st = RMAI_E_BUSY;
 		else if (s && s->state == SESSION_CONNECTED)
 			session_take_over(s);
+		else if (s)
+			session_close_queues(s);	/* data queues left from before */
 	} else if (!s || s->state != SESSION_CONNECTED) {
 		st = RMAI_E_TOKEN;	/* data queues join a live session */
-	} else if (session_has_qid(s, info.qid)) {
-		st = RMAI_E_BUSY;	/* one queue per qid */
+	} else {
+		/* One queue per qid: a client opens a qid again only after losing it. */
+		session_close_qid(s, info.qid);
 	}
 	if (st != RMAI_OK) {
 		logmsg(LOG_WARNING, "client %s queue %u refused: %s",

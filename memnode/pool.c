@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,6 +153,7 @@ static void *pool_zero_thread(void *arg)
 /* pool_start() - the zeroing thread. Return: 0 or -1 with errno set. */
 static int pool_start(struct pool *pool)
 {
+	sigset_t all, old;
 	int ret;
 
 	pool->zero_queue = calloc(pool->nr_slabs, sizeof(*pool->zero_queue));
@@ -159,7 +161,11 @@ static int pool_start(struct pool *pool)
 		return -1;
 	pthread_mutex_init(&pool->zero_lock, NULL);
 	pthread_cond_init(&pool->zero_cond, NULL);
+	/* Signals are for the event loop's signalfd: the thread takes none. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	ret = pthread_create(&pool->zero_thread, NULL, pool_zero_thread, pool);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (ret) {
 		errno = ret;
 		return -1;
