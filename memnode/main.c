@@ -118,14 +118,14 @@ static void write_status(struct memnode *mn, FILE *f, bool json)
 			(unsigned long long)mn->pool.nr_free * mn->pool.slab_size,
 			(unsigned long long)mn->pool.slab_size, mn->pool.backing,
 			(unsigned long long)mn->proto_errors,
-			(unsigned long long)mn->pool.nr_zeroing * mn->pool.slab_size);
+			(unsigned long long)__atomic_load_n(&mn->pool.nr_zeroing, __ATOMIC_RELAXED) * mn->pool.slab_size);
 	else
 		fprintf(f, "capacity %llu MiB, free %llu MiB, slab %llu MiB (%s), protocol errors %llu, zeroing %llu MiB\n",
 			(unsigned long long)mn->pool.size >> 20,
 			(unsigned long long)(mn->pool.nr_free * mn->pool.slab_size) >> 20,
 			(unsigned long long)mn->pool.slab_size >> 20, mn->pool.backing,
 			(unsigned long long)mn->proto_errors,
-			(unsigned long long)(mn->pool.nr_zeroing * mn->pool.slab_size) >> 20);
+			(unsigned long long)(__atomic_load_n(&mn->pool.nr_zeroing, __ATOMIC_RELAXED) * mn->pool.slab_size) >> 20);
 	for (s = mn->sessions; s; s = s->next) {
 		char id[2 * RMAI_CLIENT_ID_LEN + 1];
 		long left = s->grace_end.tv_sec - now.tv_sec;

@@ -28,8 +28,8 @@ struct pool {
 	uint64_t size;			/* bytes */
 	uint64_t slab_size;		/* bytes, a power of two */
 	uint32_t nr_slabs;		/* slabs in the pool */
-	_Atomic uint32_t nr_free;	/* slabs owned by nobody, zero */
-	_Atomic uint32_t nr_zeroing;	/* reclaimed, being zeroed */
+	uint32_t nr_free;		/* slabs owned by nobody (some being zeroed) */
+	uint32_t nr_zeroing;		/* of those, not yet zero (zero_lock) */
 	const char *backing;		/* "hugetlb", "thp" or "4k pages" */
 	struct session **owner;		/* [nr_slabs]: who holds each slab */
 	struct ibv_mr **mr;		/* [nr_slabs]: its registration */
@@ -37,6 +37,7 @@ struct pool {
 	bool zero_started;		/* @zero_thread runs */
 	pthread_mutex_t zero_lock;	/* the queue below and @zero_stop */
 	pthread_cond_t zero_cond;	/* signalled when either changes */
+	pthread_cond_t zeroed_cond;	/* broadcast when a slab is zero */
 	uint32_t *zero_queue;		/* [nr_slabs] ring of slabs to zero */
 	uint64_t zero_head;		/* next to zero */
 	uint64_t zero_tail;		/* next free place */

@@ -7,9 +7,10 @@
  *
  * Zeroing runs on a thread of its own: a large lease that expires would
  * otherwise hold the event loop for seconds, past the clients' control
- * timeout. Meanwhile the slab's owner is POOL_ZEROING, so nobody is granted
- * it; the thread frees it once zero. Only the loop grants, only the thread
- * frees a zeroing slab, and nr_free is atomic.
+ * timeout. A reclaimed slab counts as free at once, but its owner is
+ * POOL_ZEROING until the thread has zeroed it; a grant that finds only such
+ * slabs waits for the thread (the client needs them anyway). Only the loop
+ * grants, only the thread ends a zeroing, under zero_lock.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -141,10 +142,10 @@ static void *pool_zero_thread(void *arg)
 		index = pool->zero_queue[pool->zero_head++ % pool->nr_slabs];
 		pthread_mutex_unlock(&pool->zero_lock);
 		memset(pool->base + (uint64_t)index * pool->slab_size, 0, pool->slab_size);
+		pthread_mutex_lock(&pool->zero_lock);
 		__atomic_store_n(&pool->owner[index], NULL, __ATOMIC_RELEASE);
 		pool->nr_zeroing--;
-		pool->nr_free++;
-		pthread_mutex_lock(&pool->zero_lock);
+		pthread_cond_broadcast(&pool->zeroed_cond);
 	}
 	pthread_mutex_unlock(&pool->zero_lock);
 	return NULL;
@@ -161,6 +162,7 @@ static int pool_start(struct pool *pool)
 		return -1;
 	pthread_mutex_init(&pool->zero_lock, NULL);
 	pthread_cond_init(&pool->zero_cond, NULL);
+	pthread_cond_init(&pool->zeroed_cond, NULL);
 	/* Signals are for the event loop's signalfd: the thread takes none. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -209,9 +211,16 @@ int pool_grant(struct pool *pool, struct session *s, uint32_t *index)
 
 	if (!pool->nr_free)
 		return -ENOSPC;
-	for (i = 0; i < pool->nr_slabs &&
-		    __atomic_load_n(&pool->owner[i], __ATOMIC_ACQUIRE); i++)
-		;
+	pthread_mutex_lock(&pool->zero_lock);
+	for (;;) {
+		for (i = 0; i < pool->nr_slabs && pool->owner[i]; i++)
+			;
+		if (i < pool->nr_slabs || !pool->nr_zeroing)
+			break;
+		/* Every free slab is still being zeroed: wait for one. */
+		pthread_cond_wait(&pool->zeroed_cond, &pool->zero_lock);
+	}
+	pthread_mutex_unlock(&pool->zero_lock);
 	if (i == pool->nr_slabs)
 		return -ENOSPC;
 	pool->mr[i] = ibv_reg_mr(s->pd, pool->base + (uint64_t)i * pool->slab_size,
@@ -236,10 +245,11 @@ void pool_reclaim(struct pool *pool, uint32_t index)
 
 	ibv_dereg_mr(pool->mr[index]);
 	pool->mr[index] = NULL;
-	pool->owner[index] = POOL_ZEROING;
 	s->nr_held--;
-	pool->nr_zeroing++;
+	pool->nr_free++;
 	pthread_mutex_lock(&pool->zero_lock);
+	pool->owner[index] = POOL_ZEROING;
+	pool->nr_zeroing++;
 	pool->zero_queue[pool->zero_tail++ % pool->nr_slabs] = index;
 	pthread_cond_signal(&pool->zero_cond);
 	pthread_mutex_unlock(&pool->zero_lock);
