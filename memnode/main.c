@@ -133,7 +133,7 @@ static void write_status(struct memnode *mn, FILE *f, bool json)
 		struct conn *c;
 
 		for (c = s->conns; c; c = c->next)
-			queues++;
+			queues += !c->closed;	/* closed ones wait for their CM event */
 		for (i = 0; i < RMAI_CLIENT_ID_LEN; i++)
 			sprintf(id + 2 * i, "%02x", s->client_id[i]);
 		if (json)

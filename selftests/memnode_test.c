@@ -1054,7 +1054,12 @@ TEST_F(memnode, queue_limits)
 	ASSERT_EQ(RMAI_E_INVAL, client_open(q, self->port, 65, token));
 	client_close(q);
 	ASSERT_EQ(0, client_open(q, self->port, 64, token));
-	ASSERT_TRUE(wait_lease(self->sock, 0xaa, "\"queues\": 2,", 10));
+	ASSERT_TRUE(wait_lease(self->sock, 0xaa, "\"queues\": 2,", 10)) {
+		char buf[4096];
+
+		admin_status(self->sock, buf, sizeof(buf));
+		TH_LOG("status: %s", buf);
+	}
 	memcpy(r.client_id, self->a.client_id, RMAI_CLIENT_ID_LEN);
 	ASSERT_EQ(0, client_open(&r, self->port, 64, token));
 	ASSERT_TRUE(wait_lease(self->sock, 0xaa, "\"queues\": 2,", 10));

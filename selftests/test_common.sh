@@ -87,7 +87,7 @@ on_node() {
 	local k=$1
 	shift
 	# shellcheck disable=SC2016 # expanded by the node's shell
-	"$RMAI_TOP/scripts/vmctl" exec "$k" -- env MN_ADDR="$(bed_addr "$k")" \
+	"$RMAI_TOP/scripts/vmctl" exec "$k" -- env MN_ADDR="$(bed_addr "$k")" RMAI_MEMNODED="$RMAI_MEMNODED" \
 		bash -c '. "$0" && "$@"' "$RMAI_TOP/selftests/test_common.sh" "$@"
 }
 
