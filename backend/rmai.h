@@ -401,6 +401,8 @@ void rmai_copy_rq(struct request *rq, struct page **pages, u32 off, bool to_rq);
  * @pool: the memnode's pool it came from
  * @pins: 1 while it is staged, plus readers copying it
  * @pos: byte offset on the device
+ * @slab: where it goes (its address and key are read again for a retry)
+ * @slab_off: ... at this offset
  * @nr_pages: pages in use
  * @xfer: its RDMA WRITE
  * @pages: [RMAI_WB_MAX_PAGES] the staged data
@@ -414,6 +416,8 @@ struct rmai_wb_slot {
 	struct rmai_wb_pool *pool;
 	atomic_t pins;
 	u64 pos;
+	const struct rmai_slab *slab;
+	u64 slab_off;
 	unsigned int nr_pages;
 	struct rmai_xfer xfer;
 	struct page *pages[RMAI_WB_MAX_PAGES];

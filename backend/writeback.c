@@ -148,8 +148,11 @@ static void rmai_wb_done(struct rmai_xfer *x, int status)
 		rmai_wb_finish(slot);	/* the lease is gone: so is the data */
 }
 
+/* Post @slot's WRITE, to where its slab is now (a resume may move it). */
 static void rmai_wb_post(struct rmai_wb_slot *slot, struct rmai_queue *queue)
 {
+	slot->xfer.remote_addr = slot->slab->addr + slot->slab_off;
+	slot->xfer.rkey = slot->slab->rkey;
 	rmai_xfer_post(queue, &slot->xfer);
 }
 
@@ -189,8 +192,8 @@ enum rmai_wb_route rmai_wb_write(struct rmai_dev *dev, struct rmai_queue *queue,
 		sg_set_page(&slot->sgl[i], slot->pages[i], PAGE_SIZE, 0);
 	slot->xfer.sgl = slot->sgl;
 	slot->xfer.nr_sg = nr_pages;
-	slot->xfer.remote_addr = cmd->slab->addr + cmd->slab_off;
-	slot->xfer.rkey = cmd->slab->rkey;
+	slot->slab = cmd->slab;
+	slot->slab_off = cmd->slab_off;
 	atomic_inc(&slot->pool->in_flight);
 	atomic_inc(&dev->wb.in_flight);
 	this_cpu_inc(dev->stats->staged);

@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <sys/un.h>
@@ -605,6 +606,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "rmai-memnoded: %s\n", err);
 		goto out_loop;
 	}
+	/*
+	 * The daemon's own memory too: on a node that also swaps (to rmai or
+	 * anything else), a page of ours out on swap would wait for the very
+	 * reconnect it is needed for.
+	 */
+	if (mlockall(MCL_CURRENT | MCL_FUTURE))
+		logmsg(LOG_WARNING, "cannot lock the daemon's own memory (%s): it may be swapped out",
+		       strerror(errno));
 	if (setup_loop(&mn)) {
 		fprintf(stderr, "rmai-memnoded: event loop: %s\n", strerror(errno));
 		goto out_loop;

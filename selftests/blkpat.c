@@ -3,7 +3,7 @@
  * blkpat - write or verify a position-stamped pattern on a block device.
  *
  *   blkpat write|verify|zero DEV OFFSET LEN SEED [--bs BYTES] [--direct]
- *          [--buf-offset BYTES]
+ *          [--buf-offset BYTES] [--no-fsync]
  *
  * Every 4 KiB block gets 8-byte words from a PRNG seeded with SEED and the
  * block's number on the device, so a block that lands in the wrong place,
@@ -12,7 +12,8 @@
  * 1 MiB), with O_DIRECT when asked, from a buffer that starts --buf-offset
  * bytes into a page (a multiple of 512: what O_DIRECT allows on a device
  * whose DMA alignment is 511). OFFSET, LEN and BYTES take K/M/G suffixes and
- * must be multiples of 4 KiB.
+ * must be multiples of 4 KiB. A write ends with fsync() (a FLUSH, which waits
+ * for staged writes to land) unless --no-fsync.
  *
  * Exit status: 0 done and matching, 1 mismatch (the first bad block and the
  * count of bad blocks are printed), 2 usage or I/O error.
@@ -76,7 +77,7 @@ static int parse_size(const char *s, unsigned long long *out)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: blkpat write|verify|zero DEV OFFSET LEN SEED [--bs BYTES] [--direct] [--buf-offset BYTES]\n");
+	fprintf(stderr, "usage: blkpat write|verify|zero DEV OFFSET LEN SEED [--bs BYTES] [--direct] [--buf-offset BYTES] [--no-fsync]\n");
 	exit(2);
 }
 
@@ -84,7 +85,7 @@ int main(int argc, char **argv)
 {
 	unsigned long long offset, len, seed, bs = 1 << 20, done, n, b, bad = 0;
 	unsigned long long first_bad = 0, buf_off = 0;
-	int write_mode, zero, direct = 0, fd, i;
+	int write_mode, zero, direct = 0, sync = 1, fd, i;
 	uint64_t *base, *buf, *want;
 	char *end;
 	ssize_t r;
@@ -101,6 +102,8 @@ int main(int argc, char **argv)
 	for (i = 6; i < argc; i++) {
 		if (!strcmp(argv[i], "--direct"))
 			direct = 1;
+		else if (!strcmp(argv[i], "--no-fsync"))
+			sync = 0;
 		else if (!strcmp(argv[i], "--bs") && i + 1 < argc && !parse_size(argv[i + 1], &bs) && bs)
 			i++;
 		else if (!strcmp(argv[i], "--buf-offset") && i + 1 < argc &&
@@ -142,7 +145,7 @@ int main(int argc, char **argv)
 					first_bad = offset + done + b * BLOCK;
 		}
 	}
-	if (write_mode && fsync(fd)) {
+	if (write_mode && sync && fsync(fd)) {
 		fprintf(stderr, "blkpat: fsync: %s\n", strerror(errno));
 		return 2;
 	}
