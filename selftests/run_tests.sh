@@ -32,8 +32,10 @@ for t in "${tests[@]}"; do
 		failed=1
 		continue
 	fi
+	start=$SECONDS
 	(cd "$dir" && timeout -k 10 "$timeout" "$t") 2>&1 | sed -u 's/^/# /'
 	rc=${PIPESTATUS[0]}
+	echo "# $name: $((SECONDS - start)) s"
 	case $rc in
 	0) echo "ok $n selftests: rmai: $name" ;;
 	4) echo "ok $n selftests: rmai: $name # SKIP" ;;

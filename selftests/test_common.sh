@@ -191,6 +191,7 @@ column() {
 		awk -v c=$i '{ print $c }' "$file"
 		return
 	done
+	echo "column: $file has no column '$name'" >&2
 	return 1
 }
 
@@ -201,7 +202,8 @@ rmai_io_stat() {
 }
 rmai_cache_stat() {
 	column /sys/block/rmai0/rmai/cache_stat "$1" hits misses evictions \
-		prefetch_used prefetch_wasted shrunk cache_bytes cache_max_bytes staged
+		prefetch_used prefetch_wasted shrunk cache_bytes cache_max_bytes staged_writes \
+		staged_reads
 }
 
 # The number of kernel-owned RDMA objects of rmai (PDs are its own, QPs and
