@@ -12,13 +12,13 @@ require_root
 
 load_unload() {
 	local before after
-	modprobe -a ib_core rdma_cm || fail "modprobe rdma_cm"
+	modprobe -a ib_core rdma_cm || fail "modprobe rdma_cm" || return 1
 	before=$(grep -c . /proc/modules)
-	rmai_load memnodes= || fail "insmod $RMAI_KO"
-	grep -qw rmai /proc/devices || fail "no rmai block major in /proc/devices"
-	grep -q '^rmai ' /proc/modules || fail "rmai not in /proc/modules"
-	rmmod rmai || fail "rmmod rmai"
-	! grep -qw rmai /proc/devices || fail "block major still registered after rmmod"
+	rmai_load memnodes= || fail "insmod $RMAI_KO" || return 1
+	grep -qw rmai /proc/devices || fail "no rmai block major in /proc/devices" || return 1
+	grep -q '^rmai ' /proc/modules || fail "rmai not in /proc/modules" || return 1
+	rmmod rmai || fail "rmmod rmai" || return 1
+	! grep -qw rmai /proc/devices || fail "block major still registered after rmmod" || return 1
 	after=$(grep -c . /proc/modules)
 	[ "$before" = "$after" ] || fail "modules before $before, after $after"
 }
@@ -26,7 +26,7 @@ load_unload() {
 load_unload_cycles() {
 	local i
 	for i in $(seq 10); do
-		load_unload || fail "cycle $i"
+		load_unload || fail "cycle $i" || return 1
 	done
 }
 
@@ -34,7 +34,7 @@ load_unload_cycles() {
 logs_load_and_unload() {
 	dmesg -C
 	load_unload || return 1
-	dmesg | grep -q 'rmai: loaded' || fail "no 'rmai: loaded' in dmesg"
+	dmesg | grep -q 'rmai: loaded' || fail "no 'rmai: loaded' in dmesg" || return 1
 	dmesg | grep -q 'rmai: unloaded' || fail "no 'rmai: unloaded' in dmesg"
 }
 

@@ -203,16 +203,17 @@ int main(int argc, char **argv)
 	if (o.hugepage && madvise(buf, o.size, MADV_HUGEPAGE))
 		perror("swap_reload: madvise(MADV_HUGEPAGE), going on without");
 
+	/* Locked before it is filled, so that none of it goes to swap first. */
+	if (o.lock && mlock(buf, o.size)) {
+		perror("swap_reload: mlock");
+		return 2;
+	}
 	t0 = now();
 	for (i = 0; i < npages; i++)
 		fill_page((uint64_t *)(buf + i * page), words, o.seed, i);
 	t_write = now() - t0;
 
 	if (o.lock) {
-		if (mlock(buf, o.size)) {
-			perror("swap_reload: mlock");
-			return 2;
-		}
 		fprintf(stderr, "swap_reload: %zu MiB locked\n", o.size >> 20);
 		for (;;)
 			pause();

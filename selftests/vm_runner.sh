@@ -51,8 +51,8 @@ root_ro_repo_rw() {
 	mkdir -p "$RMAI_TOP/build"
 	rm -f "$mark"
 	"$VM" --quiet -- "! touch /usr/rmai-ro-test 2>/dev/null && echo ok >'$mark'" ||
-		fail "guest could write the host root, or could not write the repo"
-	[ "$(cat "$mark" 2>/dev/null)" = ok ] || fail "guest write to the repo not seen on the host"
+		fail "guest could write the host root, or could not write the repo" || return 1
+	[ "$(cat "$mark" 2>/dev/null)" = ok ] || { rm -f "$mark"; fail "guest write to the repo not seen on the host"; return 1; }
 	rm -f "$mark"
 }
 
