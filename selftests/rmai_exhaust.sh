@@ -36,7 +36,7 @@ exhaust_through_reconnects() {
 		fail "insmod" || return 1
 	mkswap "$DEV" >/dev/null && swapon "$DEV" || fail "swapon" || return 1
 	avail=$(mem_available_mib)
-	"$RMAI_BUILD/swap_reload" --size $((avail - HEADROOM_MIB)) --lock 2>/tmp/hog.err &
+	"$RMAI_BUILD/swap_reload" --size $((avail - HEADROOM_MIB)) --lock >/dev/null 2>/tmp/hog.err &
 	hog=$!
 	for i in $(seq 600); do
 		grep -q locked /tmp/hog.err && break
@@ -51,7 +51,14 @@ exhaust_through_reconnects() {
 		sleep 6
 		kill -0 "$bg" 2>/dev/null || break
 		"$RMAI_TOP/scripts/vmctl" exec 1 -- "$RMAI_MEMNODED" disconnect "$(lease_id)" \
-			--admin-socket "/tmp/memnode-$PORT.sock" || fail "memnode disconnect" || return 1
+			--admin-socket "/tmp/memnode-$PORT.sock" >/dev/null || fail "memnode disconnect" || return 1
+	done
+	# How far it got, for a run that the runner's timeout stops.
+	while kill -0 "$bg" 2>/dev/null; do
+		sleep 1
+		[ $((SECONDS % 30)) = 0 ] || continue
+		awk '/^pswp(in|out) / { printf "%s %d MiB  ", $1, $2 / 256 }' /proc/vmstat
+		echo "$(mem_available_mib) MiB available"
 	done
 	wait "$bg"
 	rc=$?

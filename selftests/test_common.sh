@@ -29,18 +29,21 @@ ktap_result() {		# ktap_result ok|not-ok|skip NAME [REASON]
 }
 
 # Run one subtest: ktap_test NAME FUNCTION [ARGS...]. The function's output
-# goes out as diagnostics; status 0 passes, $ksft_skip skips, others fail.
+# goes out as diagnostics as it comes (a test killed by the runner's timeout
+# has said how far it got); status 0 passes, $ksft_skip skips, others fail.
+# The function runs in a subshell, as in $(...).
 ktap_test() {
-	local name=$1 rc out
+	local name=$1 rc last
 	shift
-	out=$("$@" 2>&1)
-	rc=$?
-	[ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/# /'
+	last=$(mktemp)
+	("$@") 2>&1 | tee "$last" | sed -u 's/^/# /'
+	rc=${PIPESTATUS[0]}
 	case $rc in
 	0) ktap_result ok "$name" ;;
-	"$ksft_skip") ktap_result skip "$name" "${out##*$'\n'}" ;;
+	"$ksft_skip") ktap_result skip "$name" "$(tail -n 1 "$last")" ;;
 	*) ktap_result not-ok "$name" ;;
 	esac
+	rm -f "$last"
 }
 
 ktap_finished() {
