@@ -33,11 +33,12 @@ ktap_result() {		# ktap_result ok|not-ok|skip NAME [REASON]
 # has said how far it got); status 0 passes, $ksft_skip skips, others fail.
 # The function runs in a subshell, as in $(...).
 ktap_test() {
-	local name=$1 rc last
+	local name=$1 rc last start=$SECONDS
 	shift
 	last=$(mktemp)
 	("$@") 2>&1 | tee "$last" | sed -u 's/^/# /'
 	rc=${PIPESTATUS[0]}
+	echo "# $name: $((SECONDS - start)) s"
 	case $rc in
 	0) ktap_result ok "$name" ;;
 	"$ksft_skip") ktap_result skip "$name" "$(tail -n 1 "$last")" ;;
