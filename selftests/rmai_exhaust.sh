@@ -25,6 +25,9 @@ DEV=/dev/rmai0
 HEADROOM_MIB=160	# RAM left beside the locked hog
 MN=$(bed_addr 1)
 
+THP=/sys/kernel/mm/transparent_hugepage/enabled
+thp_was=
+
 mem_available_mib() { awk '/^MemAvailable:/ { print int($2 / 1024) }' /proc/meminfo; }
 lease_id() { on_node 1 memnode_status "$PORT" | sed -n 's/^lease \([0-9a-f]*\):.*/\1/p'; }
 
@@ -35,6 +38,10 @@ exhaust_through_reconnects() {
 	rmai_load memnodes="$MN:$PORT" size=512M keepalive=1 io_timeout=120 ||
 		fail "insmod" || return 1
 	mkswap "$DEV" >/dev/null && swapon "$DEV" || fail "swapon" || return 1
+	# 4 KiB pages only: reclaim then frees small batches. With THPs, kswapd
+	# freed (and, under the VM's page_poison, poisoned) batches of 2 MiB
+	# folios for 26 s without a break under TCG: a soft lockup.
+	echo never >"$THP"
 	avail=$(mem_available_mib)
 	"$RMAI_BUILD/swap_reload" --size $((avail - HEADROOM_MIB)) --lock >/dev/null 2>/tmp/hog.err &
 	hog=$!
@@ -84,9 +91,11 @@ cleanup() {
 	swapoff "$DEV" 2>/dev/null
 	rmmod rmai 2>/dev/null
 	on_node 1 memnode_stop "$PORT"
+	[ -z "$thp_was" ] || echo "$thp_was" >"$THP"
 }
 
 [ -f "$RMAI_KO" ] || { echo "SKIP: $RMAI_KO not built"; exit "$ksft_skip"; }
+thp_was=$(sed 's/.*\[\(.*\)\].*/\1/' "$THP")
 ktap_print_header
 ktap_set_plan 2
 trap cleanup EXIT
