@@ -52,7 +52,7 @@ same_result_in_every_config() {
 		    "cache_mb=0 writeback_mb=0"; do
 		# shellcheck disable=SC2086 # the words of $args are parameters
 		load $args || return 1
-		"$RMAI_BUILD/blk_stress" "$DEV" --mib 8 --threads 1 --ops 3000 --seed 3 ||
+		"$RMAI_BUILD/blk_stress" "$DEV" --mib 8 --threads 1 --ops 1000 --seed 3 ||
 			fail "blk_stress with '$args'" || return 1
 		sum=$(head -c 8M "$DEV" | sha256sum | cut -c1-16)
 		rmai_unload || return 1
