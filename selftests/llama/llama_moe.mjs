@@ -216,7 +216,7 @@ try {
 		`distinct=${new Set(ids).size}`,
 		`load_ms=${f(loadMs, 1)}`,
 		`ttft_ms=${f(ttft)}`,
-		`tokens_per_s=${f(decodeMs > 0 ? gaps.length * 1000 / decodeMs : 0, 1)}`,
+		`tokens_per_s=${f(decodeMs > 0 ? gaps.length * 1000 / decodeMs : 0)}`,
 		`tok_p50_ms=${f(pct(0.5), 3)}`,
 		`tok_p99_ms=${f(pct(0.99), 3)}`,
 		`tok_max_ms=${f(sorted.length ? sorted[sorted.length - 1] : 0, 3)}`,
