@@ -124,11 +124,19 @@ rmai_down() {
 	memnode_stop "$MN_PORT"
 }
 
-# mthp SIZE_KB|off: anonymous mTHP of that size only, or 4 KiB folios.
+# mthp SIZE_KB|off: anonymous mTHP of that size only, with defrag
+# "always", or 4 KiB folios (defrag back to Debian's "madvise"). Under
+# memory.max, "madvise" charges a large folio without direct reclaim (the
+# engines do not madvise), the charge fails at the limit and the kernel
+# falls back to 4 KiB pages, at the first touch and at swap-in.
 mthp() {
 	local d
 	for d in "$THP"/hugepages-*kB; do echo never 2>/dev/null >"$d/enabled"; done
-	[ "$1" = off ] || echo always >"$THP/hugepages-${1}kB/enabled"
+	if [ "$1" = off ]; then
+		echo madvise >"$THP/defrag"
+	else
+		echo always >"$THP/hugepages-${1}kB/enabled" && echo always >"$THP/defrag"
+	fi
 }
 
 moe_on_rmai_mthp64k() {
