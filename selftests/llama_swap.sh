@@ -60,6 +60,8 @@ decode_on_rmai() {
 	[ "$rc" = 0 ] || { tail -n 5 /tmp/llama-swap.err; fail "the run under memory.max: exit $rc"; return 1; }
 	[ "$(kv digest "$line")" = "$ref" ] || fail "other tokens than the reference" || return 1
 	[ "$(pswpin)" -gt "$in0" ] || fail "nothing was swapped in" || return 1
+	[ "$(kv majflt "$line")" -gt 0 ] 2>/dev/null ||
+		fail "the decode waited for no swap-in: majflt=$(kv majflt "$line")" || return 1
 	[ "$(rmai_io_stat errors)" = 0 ] || fail "rmai0 counted errors"
 }
 

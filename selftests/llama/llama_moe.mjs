@@ -29,7 +29,7 @@
 //   model= file_bytes= threads= prompt_tokens= tokens= distinct= load_ms=
 //   ttft_ms= tokens_per_s= tok_p50_ms= tok_p99_ms= tok_max_ms=
 //   rss_anon_before_load_kib= rss_anon_start_kib= rss_anon_end_kib=
-//   digest= digest_ok= nlc=
+//   majflt= digest= digest_ok= nlc=
 // ttft_ms is from handing over the prompt to the first generated token;
 // tok_*_ms are the gaps between the later tokens, and tokens_per_s is
 // their rate (tokens after the first over the time after the first).
@@ -37,6 +37,8 @@
 // decimal numbers joined by ","; distinct counts the different ids.
 // RssAnon is read from /proc/self/status: before_load after llama.cpp's
 // libraries are loaded, start right after the model, end after decoding.
+// majflt counts the process's major faults (getrusage) from the end of the
+// load to the end of decoding: the swap-ins the decode waited for.
 //
 // Exit status: 0; 1 on a failure or a digest other than --expect-digest;
 // 2 on bad usage; 4 when node-llama-cpp is not installed.
@@ -154,6 +156,7 @@ try {
 	});
 	const loadMs = performance.now() - t;
 	const rssStart = rssAnonKib();
+	const majfltStart = process.resourceUsage().majorPageFault;
 	if (model.useMmap)
 		throw new Error("the model was mapped, not copied into anonymous memory");
 
@@ -196,6 +199,7 @@ try {
 			break;
 	}
 	const rssEnd = rssAnonKib();
+	const majflt = process.resourceUsage().majorPageFault - majfltStart;
 	if (ids.length !== nTokens)
 		throw new Error(`decoded ${ids.length} tokens, not ${nTokens}`);
 
@@ -223,6 +227,7 @@ try {
 		`rss_anon_before_load_kib=${rssBefore}`,
 		`rss_anon_start_kib=${rssStart}`,
 		`rss_anon_end_kib=${rssEnd}`,
+		`majflt=${majflt}`,
 		`digest=${digest}`,
 		`digest_ok=${ok}`,
 		`nlc=${version}`,
