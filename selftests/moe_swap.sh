@@ -112,7 +112,6 @@ moe_weights_file() {
 }
 
 MN_PORT=7486
-THP=/sys/kernel/mm/transparent_hugepage
 
 rmai_up() {
 	memnode_start "$MN_PORT" 160M >/dev/null &&
@@ -122,21 +121,6 @@ rmai_up() {
 rmai_down() {
 	rmai_unload
 	memnode_stop "$MN_PORT"
-}
-
-# mthp SIZE_KB|off: anonymous mTHP of that size only, with defrag
-# "always", or 4 KiB folios (defrag back to Debian's "madvise"). Under
-# memory.max, "madvise" charges a large folio without direct reclaim (the
-# engines do not madvise), the charge fails at the limit and the kernel
-# falls back to 4 KiB pages, at the first touch and at swap-in.
-mthp() {
-	local d
-	for d in "$THP"/hugepages-*kB; do echo never 2>/dev/null >"$d/enabled"; done
-	if [ "$1" = off ]; then
-		echo madvise >"$THP/defrag"
-	else
-		echo always >"$THP/hugepages-${1}kB/enabled" && echo always >"$THP/defrag"
-	fi
 }
 
 moe_on_rmai_mthp64k() {

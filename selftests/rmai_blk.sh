@@ -223,15 +223,14 @@ swap() { swap_roundtrip "$DEV" 48 16M --order random --seed 11; }
 # the first touch and again at swap-in) and synchronous=Y (6.12 swaps large
 # folios in on the synchronous path only).
 large_folio_swapin() {
-	local thp=/sys/kernel/mm/transparent_hugepage d defrag l4k l1m f4k f1m rc=0
-	[ -w "$thp/hugepages-1024kB/enabled" ] || { echo "no 1 MiB mTHP in $(uname -r)"; return "$ksft_skip"; }
-	defrag=$(sed 's/.*\[\(.*\)\].*/\1/' "$thp/defrag")
-	for d in "$thp"/hugepages-*kB; do echo never 2>/dev/null >"$d/enabled"; done
+	local l4k l1m f4k f1m rc=0
+	[ -w /sys/kernel/mm/transparent_hugepage/hugepages-1024kB/enabled ] ||
+		{ echo "no 1 MiB mTHP in $(uname -r)"; return "$ksft_skip"; }
+	mthp off
 	l4k=$(swap_roundtrip "$DEV" 32 12M --order seq --seed 12) || rc=1
-	echo always >"$thp/hugepages-1024kB/enabled" && echo always >"$thp/defrag" || rc=1
+	mthp 1024 || rc=1
 	l1m=$(swap_roundtrip "$DEV" 32 12M --order seq --seed 13) || rc=1
-	echo never >"$thp/hugepages-1024kB/enabled"
-	echo "$defrag" >"$thp/defrag"
+	mthp off
 	echo "4 KiB: $l4k"
 	echo "1 MiB: $l1m"
 	[ "$rc" = 0 ] || return 1

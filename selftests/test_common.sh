@@ -119,6 +119,26 @@ cg_destroy() { rmdir "$1" 2>/dev/null || true; }
 # kv KEY LINE: the value of KEY=value in a swap_reload result line.
 kv() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
 
+# mthp SIZE_KB|off: anonymous mTHP folios of that one size with defrag
+# "always", or 4 KiB folios only with defrag back to what it was before the
+# first "mthp SIZE_KB". Under memory.max, Debian's "madvise" charges a large
+# folio without direct reclaim (the engines do not madvise); the charge fails
+# at the limit and the kernel falls back to 4 KiB pages, at the first touch
+# and at swap-in.
+mthp() {
+	local thp=/sys/kernel/mm/transparent_hugepage d
+	for d in "$thp"/hugepages-*kB; do echo never 2>/dev/null >"$d/enabled"; done
+	if [ "$1" = off ]; then
+		[ -z "${mthp_saved_defrag:-}" ] || echo "$mthp_saved_defrag" >"$thp/defrag"
+		return
+	fi
+	[ -w "$thp/hugepages-${1}kB/enabled" ] ||
+		{ echo "no $1 KiB mTHP in $(uname -r)" >&2; return 1; }
+	[ -n "${mthp_saved_defrag:-}" ] ||
+		mthp_saved_defrag=$(sed 's/.*\[\(.*\)\].*/\1/' "$thp/defrag")
+	echo always >"$thp/hugepages-${1}kB/enabled" && echo always >"$thp/defrag"
+}
+
 # swap_roundtrip DEV SIZE_MIB MAX SWAP_RELOAD_ARGS...: swapon DEV, write
 # SIZE_MIB of checksummed pages in a cgroup limited to MAX, push them out,
 # reload and verify every byte. Fails on any mismatch or when nothing was
