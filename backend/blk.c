@@ -3,16 +3,17 @@
  * RMAI: the blk-mq device, and the route of each request through the stages
  * below it.
  *
- * A request lies within one slab (chunk_sectors is the slab size), so it is
- * one run of remote memory on one memnode, sent as one transfer (xfer.c) on
+ * A request lies within one slab (chunk_sectors is the slab size), so all
+ * of it lives on one memnode, and goes through the page map (remote.c) on
  * that memnode's data queue for the request's hardware queue. On its way:
  *  - READ: a staged write it lies in serves it (order.c, writeback.c); a
  *    write in flight over it makes it wait; the VMR cache serves it or
  *    fetches its VMR (vmr.c); else it is read directly;
  *  - WRITE: write-back stages it and ends it at once; else it registers its
  *    pages (waiting for an overlapping write) and is written directly;
- *  - WRITE_ZEROES: a direct write from the zero page; DISCARD drops cached
- *    copies; FLUSH waits for the staged writes to land.
+ *  - WRITE_ZEROES maps its pages to nothing, as DISCARD does, which also
+ *    drops cached copies; swap's freed slots go the same way; FLUSH waits
+ *    for the staged writes to land.
  * A request that has to wait is parked on what it waits for (a write in
  * flight, a VMR fetch, its memnode's reconnect, the staged writes) and
  * driven again from the top once that is over; nothing returns
@@ -186,34 +187,42 @@ const struct rmai_cmd_ops rmai_blk_cmd_ops = {
 
 /* --- the route ------------------------------------------------------------ */
 
-/* The transfer of a READ, WRITE or WRITE_ZEROES completed. */
-static void rmai_cmd_xfer_done(struct rmai_xfer *x, int status)
+/* End @cmd, done or failed for good, its write no longer in flight. */
+static void rmai_cmd_finish(struct rmai_cmd *cmd, blk_status_t status)
 {
-	struct rmai_cmd *cmd = container_of(x, struct rmai_cmd, xfer);
-
-	cmd->where = RMAI_CMD_IDLE;
+	if (status)
+		rmai_remote_abort(&cmd->remote);
 	if (cmd->registered) {
 		cmd->registered = false;
 		rmai_order_end(cmd->dev, &cmd->range);
 	}
-	if (likely(!status)) {
-		rmai_blk_end(cmd, BLK_STS_OK);
-		return;
-	}
+	rmai_blk_end(cmd, status);
+}
+
+/* All of a READ, WRITE or WRITE_ZEROES was transferred, or a run failed. */
+static void rmai_cmd_remote_done(struct rmai_remote *r, int status)
+{
+	struct rmai_cmd *cmd = container_of(r, struct rmai_cmd, remote);
+
+	cmd->where = RMAI_CMD_IDLE;
 	if (status == -EREMOTEIO) {
-		/* The queue broke: the memnode is being recovered. */
+		/*
+		 * The queue broke: the memnode is being recovered. A write
+		 * goes on with the run that failed; a read starts over.
+		 */
+		if (!r->write)
+			rmai_remote_rewind(r);
 		rmai_cmd_dispatch(cmd);
 		return;
 	}
-	rmai_blk_end(cmd, BLK_STS_IOERR);
+	rmai_cmd_finish(cmd, status ? BLK_STS_IOERR : BLK_STS_OK);
 }
 
-/* Send @cmd's own transfer (and nothing chained) to the memnode. */
-static void rmai_cmd_post(struct rmai_cmd *cmd, struct rmai_queue *queue)
+/* Send @cmd through the page map to the memnode. */
+static void rmai_cmd_start(struct rmai_cmd *cmd, struct rmai_queue *queue)
 {
-	cmd->xfer.next = NULL;
 	cmd->where = RMAI_CMD_POSTED;
-	rmai_xfer_post(queue, &cmd->xfer);
+	rmai_remote_start(&cmd->remote, queue);
 }
 
 static void rmai_cmd_read(struct rmai_cmd *cmd, struct request *rq, u64 pos)
@@ -240,7 +249,7 @@ static void rmai_cmd_read(struct rmai_cmd *cmd, struct request *rq, u64 pos)
 	}
 	switch (rmai_memnode_ready(mn)) {
 	case RMAI_MN_FAIL:
-		rmai_blk_end(cmd, BLK_STS_IOERR);
+		rmai_cmd_finish(cmd, BLK_STS_IOERR);
 		return;
 	case RMAI_MN_WAIT:
 		/* A cached copy serves it while the memnode is away. */
@@ -259,8 +268,6 @@ static void rmai_cmd_read(struct rmai_cmd *cmd, struct request *rq, u64 pos)
 		queue = &mn->queues[1 + cmd->hctx];
 		break;
 	}
-	cmd->xfer.remote_addr = cmd->slab->addr + cmd->slab_off;
-	cmd->xfer.rkey = cmd->slab->rkey;
 	if (cacheable) {
 		switch (rmai_vmr_read(dev, queue, cmd)) {
 		case RMAI_VMR_SERVED:
@@ -272,7 +279,7 @@ static void rmai_cmd_read(struct rmai_cmd *cmd, struct request *rq, u64 pos)
 			break;
 		}
 	}
-	rmai_cmd_post(cmd, queue);
+	rmai_cmd_start(cmd, queue);
 }
 
 static void rmai_cmd_write(struct rmai_cmd *cmd, struct request *rq, u64 pos)
@@ -283,7 +290,7 @@ static void rmai_cmd_write(struct rmai_cmd *cmd, struct request *rq, u64 pos)
 
 	switch (rmai_memnode_ready(mn)) {
 	case RMAI_MN_FAIL:
-		rmai_blk_end(cmd, BLK_STS_IOERR);
+		rmai_cmd_finish(cmd, BLK_STS_IOERR);
 		return;
 	case RMAI_MN_WAIT:
 		rmai_blk_park(cmd);
@@ -292,6 +299,11 @@ static void rmai_cmd_write(struct rmai_cmd *cmd, struct request *rq, u64 pos)
 		break;
 	}
 	queue = &mn->queues[1 + cmd->hctx];
+	if (cmd->registered) {
+		/* Its run failed when the queue broke: send it again. */
+		rmai_cmd_start(cmd, queue);
+		return;
+	}
 	if (req_op(rq) == REQ_OP_WRITE) {
 		switch (rmai_wb_write(dev, queue, cmd)) {
 		case RMAI_WB_STAGED:
@@ -309,9 +321,7 @@ static void rmai_cmd_write(struct rmai_cmd *cmd, struct request *rq, u64 pos)
 	cmd->registered = true;
 	if (dev->cache.nr_shards)
 		rmai_cache_drop(dev, pos, blk_rq_bytes(rq));
-	cmd->xfer.remote_addr = cmd->slab->addr + cmd->slab_off;
-	cmd->xfer.rkey = cmd->slab->rkey;
-	rmai_cmd_post(cmd, queue);
+	rmai_cmd_start(cmd, queue);
 }
 
 /* Send a started READ, WRITE or WRITE_ZEROES on its way, or on again. */
@@ -326,21 +336,30 @@ static void rmai_cmd_dispatch(struct rmai_cmd *cmd)
 		rmai_cmd_write(cmd, rq, pos);
 }
 
-/* The transfer of a new request: its pages, or zero pages. */
-static void rmai_cmd_prepare(struct rmai_cmd *cmd, struct request *rq)
+/*
+ * The transfer of a new request: its pages. It holds nothing yet, so that a
+ * request failed before it was sent lets nothing go.
+ */
+static void rmai_cmd_prepare(struct rmai_cmd *cmd, struct request *rq, u64 pos)
 {
-	struct rmai_xfer *x = &cmd->xfer;
+	struct rmai_remote *r = &cmd->remote;
+	bool zeroes = req_op(rq) == REQ_OP_WRITE_ZEROES;
 
-	x->done = rmai_cmd_xfer_done;
-	x->next = NULL;
-	x->nents = 0;
-	x->write = req_op(rq) != REQ_OP_READ;
-	x->zeroes = 0;
-	x->nr_sg = 0;
-	if (req_op(rq) == REQ_OP_WRITE_ZEROES)
-		x->zeroes = blk_rq_bytes(rq) >> PAGE_SHIFT;
-	else
-		x->nr_sg = blk_rq_map_sg(rq->q, rq, cmd->sgl);
+	r->xfer.nents = 0;
+	r->nr_sg = zeroes ? 0 : blk_rq_map_sg(rq->q, rq, cmd->sgl);
+	rmai_remote_init(r, cmd->dev, pos, blk_rq_bytes(rq), req_op(rq) != REQ_OP_READ, zeroes);
+}
+
+/* A DISCARD frees whole pages of the device; false when it is out of it. */
+static bool rmai_blk_discard(struct rmai_dev *dev, u64 pos, u32 len)
+{
+	if (unlikely(pos + len > dev->size || !PAGE_ALIGNED(pos) || !PAGE_ALIGNED(len))) {
+		pr_err_ratelimited("%s: discard at %llu of %u bytes is not whole pages of the device\n",
+				   dev->disk->disk_name, pos, len);
+		return false;
+	}
+	rmai_remote_freed(dev, pos >> PAGE_SHIFT, len >> PAGE_SHIFT);
+	return true;
 }
 
 static blk_status_t rmai_queue_rq(struct blk_mq_hw_ctx *hctx,
@@ -373,7 +392,6 @@ static blk_status_t rmai_queue_rq(struct blk_mq_hw_ctx *hctx,
 
 	cmd->dev = dev;
 	cmd->slab = slab;
-	cmd->slab_off = pos & ((1ULL << dev->slab_shift) - 1);
 	cmd->hctx = hctx->queue_num;
 	cmd->status = BLK_STS_OK;
 	cmd->where = RMAI_CMD_IDLE;
@@ -387,12 +405,16 @@ static blk_status_t rmai_queue_rq(struct blk_mq_hw_ctx *hctx,
 			rmai_blk_end(cmd, BLK_STS_OK);
 		break;
 	case REQ_OP_DISCARD:
+		if (unlikely(!rmai_blk_discard(dev, pos, blk_rq_bytes(rq)))) {
+			rmai_blk_end(cmd, BLK_STS_IOERR);
+			break;
+		}
 		if (dev->cache.nr_shards)
 			rmai_cache_drop(dev, pos, blk_rq_bytes(rq));
 		rmai_blk_end(cmd, BLK_STS_OK);
 		break;
 	default:
-		rmai_cmd_prepare(cmd, rq);
+		rmai_cmd_prepare(cmd, rq, pos);
 		rmai_cmd_dispatch(cmd);
 		break;
 	}
@@ -408,7 +430,7 @@ static blk_status_t rmai_queue_rq(struct blk_mq_hw_ctx *hctx,
 static enum blk_eh_timer_return rmai_timeout(struct request *rq)
 {
 	struct rmai_cmd *cmd = blk_mq_rq_to_pdu(rq);
-	struct rmai_queue *queue = READ_ONCE(cmd->xfer.queue);
+	struct rmai_queue *queue = READ_ONCE(cmd->remote.xfer.queue);
 
 	if (READ_ONCE(cmd->where) == RMAI_CMD_POSTED && queue) {
 		pr_warn_ratelimited("memnode %pISpc queue %u: request timed out\n",
@@ -425,10 +447,12 @@ static int rmai_init_request(struct blk_mq_tag_set *set, struct request *rq,
 	struct rmai_cmd *cmd = blk_mq_rq_to_pdu(rq);
 
 	INIT_LIST_HEAD(&cmd->wait);
-	INIT_LIST_HEAD(&cmd->xfer.backlog);
-	cmd->xfer.sgl = cmd->sgl;
-	cmd->xfer.sges = (struct ib_sge *)(cmd->sgl + RMAI_MAX_SEGMENTS);
-	cmd->xfer.wrs = (struct ib_rdma_wr *)(cmd->xfer.sges + RMAI_MAX_SEGMENTS);
+	INIT_LIST_HEAD(&cmd->remote.wait);
+	INIT_LIST_HEAD(&cmd->remote.xfer.backlog);
+	cmd->remote.sgl = cmd->sgl;
+	cmd->remote.done = rmai_cmd_remote_done;
+	cmd->remote.xfer.sges = (struct ib_sge *)(cmd->sgl + RMAI_MAX_SEGMENTS);
+	cmd->remote.xfer.wrs = (struct ib_rdma_wr *)(cmd->remote.xfer.sges + RMAI_MAX_SEGMENTS);
 	sg_init_table(cmd->sgl, RMAI_MAX_SEGMENTS);
 	cmd->dev = dev;
 	return 0;
@@ -441,13 +465,27 @@ static const struct blk_mq_ops rmai_mq_ops = {
 	.init_request	= rmai_init_request,
 };
 
+/*
+ * Swap freed a slot (in atomic context): its page holds nothing now, and
+ * its remote page may be remapped to, or reused.
+ */
+static void rmai_swap_slot_free_notify(struct block_device *bdev, unsigned long offset)
+{
+	struct rmai_dev *dev = bdev->bd_disk->private_data;
+
+	if (likely(offset < dev->size >> PAGE_SHIFT))
+		rmai_remote_freed(dev, offset, 1);
+}
+
 static const struct block_device_operations rmai_fops = {
-	.owner		= THIS_MODULE,
+	.owner			= THIS_MODULE,
+	.swap_slot_free_notify	= rmai_swap_slot_free_notify,
 };
 
 /* The same, but telling 6.1's swap that the disk is synchronous (compat.h). */
 static const struct block_device_operations rmai_sync_fops = {
-	.owner		= THIS_MODULE,
+	.owner			= THIS_MODULE,
+	.swap_slot_free_notify	= rmai_swap_slot_free_notify,
 	RMAI_FOPS_SYNCHRONOUS
 };
 

@@ -36,7 +36,9 @@ static void rmai_dev_geometry(struct rmai_dev *dev)
 	unsigned int sge = min(dev->lim.sge_read, dev->lim.sge_write);
 
 	dev->wrs_per_cmd = rmai_xfer_max_wrs(RMAI_MAX_SEGMENTS, sge);
-	dev->wrs_per_vmr = rmai_xfer_max_wrs(dev->vmr_pages, dev->lim.sge_read);
+	/* Each run of a fetch may end a work request early. */
+	dev->wrs_per_vmr = rmai_xfer_max_wrs(dev->vmr_pages, dev->lim.sge_read) +
+			   RMAI_VMR_MAX_RUNS;
 }
 
 /**
@@ -70,9 +72,12 @@ int rmai_dev_create(int id, struct rmai_dev **devp)
 	if (ret)
 		goto out_free_stats;
 	rmai_dev_geometry(dev);
-	ret = rmai_wb_init(dev);
+	ret = rmai_remote_dev_init(dev);
 	if (ret)
 		goto out_disconnect;
+	ret = rmai_wb_init(dev);
+	if (ret)
+		goto out_remote_exit;
 	ret = rmai_cache_init(dev);
 	if (ret)
 		goto out_wb_exit;
@@ -98,6 +103,8 @@ out_cache_exit:
 	rmai_cache_exit(dev);
 out_wb_exit:
 	rmai_wb_exit(dev);
+out_remote_exit:
+	rmai_remote_dev_exit(dev);
 out_disconnect:
 	rmai_memnodes_disconnect(dev);
 out_free_stats:
@@ -132,6 +139,7 @@ void rmai_dev_destroy(struct rmai_dev *dev)
 	rmai_memnodes_disconnect(dev);
 	rmai_cache_exit(dev);
 	rmai_wb_exit(dev);
+	rmai_remote_dev_exit(dev);
 	free_percpu(dev->stats);
 	kfree(dev);
 }

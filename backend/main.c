@@ -65,6 +65,14 @@ static unsigned int writeback_mb = 8;
 module_param(writeback_mb, uint, 0444);
 MODULE_PARM_DESC(writeback_mb, "MiB of staging for write-back of small writes, preallocated; 0 disables it (default 8)");
 
+static bool elide = true;
+module_param(elide, bool, 0444);
+MODULE_PARM_DESC(elide, "Remap a written page whose content its memnode holds already (a clean page swapped out again) instead of sending it (default Y)");
+
+static unsigned int tag_bytes = PAGE_SIZE;
+module_param(tag_bytes, uint, 0444);
+MODULE_PARM_DESC(tag_bytes, "For tests only: bytes at the end of each page that its fingerprint covers, 1-4096 (default 4096). Less remaps pages that differ: the data checkers must catch it");
+
 struct rmai_config rmai_cfg;
 int rmai_major;
 struct workqueue_struct *rmai_wq;
@@ -168,7 +176,8 @@ static int rmai_parse_config(void)
 	      rmai_check_range("keepalive", keepalive, 0, 3600) ?:
 	      rmai_check_range("vmr_kb", vmr_kb, RMAI_VMR_MIN_KB, RMAI_VMR_MAX_KB) ?:
 	      rmai_check_range("cache_mb", cache_mb, 0, 65536) ?:
-	      rmai_check_range("writeback_mb", writeback_mb, 0, 1024);
+	      rmai_check_range("writeback_mb", writeback_mb, 0, 1024) ?:
+	      rmai_check_range("tag_bytes", tag_bytes, 1, PAGE_SIZE);
 	if (ret)
 		return ret;
 	if (!is_power_of_2(vmr_kb)) {
@@ -190,6 +199,11 @@ static int rmai_parse_config(void)
 	rmai_cfg.reconnect_max = 30 * HZ;
 	rmai_cfg.keepalive = keepalive * HZ;
 	rmai_cfg.synchronous = synchronous;
+	rmai_cfg.elide = elide;
+	rmai_cfg.tag_bytes = tag_bytes;
+	if (tag_bytes < PAGE_SIZE)
+		pr_warn("tag_bytes=%u: pages that differ will be remapped to each other: for tests only\n",
+			tag_bytes);
 
 	if (!*memnodes) {
 		if (*size) {
@@ -206,6 +220,10 @@ static int rmai_parse_config(void)
 	if (*end || !rmai_cfg.size || !IS_ALIGNED(rmai_cfg.size, RMAI_BLOCK_SIZE)) {
 		pr_err("size=%s: not a size in bytes with a K/M/G/T suffix, or not a multiple of 4K\n",
 		       size);
+		return -EINVAL;
+	}
+	if (rmai_cfg.size >> PAGE_SHIFT >= RMAI_PM_NONE) {
+		pr_err("size=%s: more than the page map's 16 TiB\n", size);
 		return -EINVAL;
 	}
 	return rmai_parse_memnodes();

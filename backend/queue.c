@@ -110,14 +110,6 @@ static int rmai_queue_create_ib(struct rmai_queue *queue)
 	if (ret)
 		return ret;
 	queue->qp = queue->cm_id->qp;
-	if (queue->qid) {
-		queue->zero_dma = ib_dma_map_page(ibdev, ZERO_PAGE(0), 0, PAGE_SIZE,
-						  DMA_TO_DEVICE);
-		if (ib_dma_mapping_error(ibdev, queue->zero_dma)) {
-			queue->zero_dma = 0;
-			return -ENOMEM;
-		}
-	}
 	return 0;
 }
 
@@ -292,14 +284,8 @@ void rmai_queue_stop(struct rmai_queue *queue)
  */
 void rmai_queue_free(struct rmai_queue *queue)
 {
-	struct ib_device *ibdev;
-
 	if (!queue->cm_id)
 		return;
-	ibdev = queue->cm_id->device;
-	if (queue->zero_dma)
-		ib_dma_unmap_page(ibdev, queue->zero_dma, PAGE_SIZE, DMA_TO_DEVICE);
-	queue->zero_dma = 0;
 	if (queue->qp)
 		rdma_destroy_qp(queue->cm_id);
 	queue->qp = NULL;

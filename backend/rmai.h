@@ -31,12 +31,14 @@
 #include <linux/blk-mq.h>
 #include <linux/interval_tree.h>
 #include <linux/mutex.h>
+#include <linux/siphash.h>
 #include <linux/socket.h>
 #include <linux/workqueue.h>
 #include <rdma/ib_verbs.h>
 #include <rdma/rdma_cm.h>
 
 #include "rmai_proto.h"
+#include "pagemap.h"
 
 #define RMAI_BLOCK_SIZE		SZ_4K	/* logical and physical block */
 #define RMAI_MAX_IO_BYTES	SZ_2M	/* largest request: a whole 2 MiB VMR */
@@ -48,6 +50,7 @@
 #define RMAI_VMR_MAX_KB		2048
 #define RMAI_VMR_MAX_PAGES	(RMAI_VMR_MAX_KB * SZ_1K / PAGE_SIZE)
 #define RMAI_WB_MAX_PAGES	16	/* writes staged for write-back: <= 64 KiB */
+#define RMAI_VMR_MAX_RUNS	8	/* runs of remote pages a VMR fetch reads */
 #define RMAI_WB_MAX_SLOTS	256	/* staged writes in flight per memnode */
 
 /**
@@ -68,6 +71,10 @@
  * @cache_mb: MiB of VMR cache; 0 disables it
  * @writeback_mb: MiB of staging pages for write-back, split evenly between
  *	the memnodes; 0 disables it
+ * @elide: a write of content its memnode holds already is remapped to it
+ * @tag_bytes: bytes at the end of each page that its fingerprint covers:
+ *	PAGE_SIZE but in tests, which make it smaller to see wrong remaps
+ *	caught
  */
 struct rmai_config {
 	unsigned int nr_memnodes;
@@ -84,6 +91,8 @@ struct rmai_config {
 	unsigned int vmr_shift;
 	unsigned int cache_mb;
 	unsigned int writeback_mb;
+	bool elide;
+	unsigned int tag_bytes;
 };
 
 extern struct rmai_config rmai_cfg;
@@ -118,7 +127,6 @@ struct rmai_queue_limits {
  * @qp: RC
  * @cq_size: CQEs taken from the pool
  * @lim: its limits, decided at connect
- * @zero_dma: ZERO_PAGE mapped for WRITE_ZEROES (data queues)
  * @lost: called once the connection broke (any context)
  * @cm_done: the connect step waited for has finished
  * @cm_event: the last rdma_cm event of the connect
@@ -141,7 +149,6 @@ struct rmai_queue {
 	struct ib_qp *qp;
 	unsigned int cq_size;
 	struct rmai_queue_limits lim;
-	u64 zero_dma;
 	void (*lost)(struct rmai_queue *queue);
 	struct completion cm_done;
 	enum rdma_cm_event_type cm_event;
@@ -171,14 +178,13 @@ void rmai_queue_free(struct rmai_queue *queue);
  * @backlog: on @queue's backlog while it waits for credits
  * @done: called once with 0 or a negative errno, in softirq or process
  *	context; local pages are unmapped by then
- * @sgl: local pages, for @dir (unless @zeroes)
+ * @sgl: local pages
  * @nr_sg: entries in @sgl
  * @nents: entries DMA-mapped, 0 when nothing is mapped
- * @zeroes: WRITE of this many zero pages instead of @sgl (WRITE_ZEROES)
  * @write: RDMA WRITE (else READ)
  * @remote_addr: where the run starts on the memnode
  * @rkey: its remote key
- * @sges: room for @nr_sg (or @zeroes) SGEs
+ * @sges: room for @nr_sg SGEs
  * @wrs: room for as many work requests as the run needs
  * @nr_wrs: work requests built, = credits taken
  * @next: a transfer chained behind this one: posted with it, completed on
@@ -192,7 +198,6 @@ struct rmai_xfer {
 	struct scatterlist *sgl;
 	unsigned int nr_sg;
 	int nents;
-	unsigned int zeroes;
 	bool write;
 	u64 remote_addr;
 	u32 rkey;
@@ -206,6 +211,86 @@ unsigned int rmai_xfer_max_wrs(unsigned int nr_sge, unsigned int sge);
 void rmai_xfer_post(struct rmai_queue *queue, struct rmai_xfer *x);
 void rmai_xfer_stop(struct rmai_queue *queue);
 void rmai_xfer_flush(struct rmai_queue *queue);
+
+/* --- remote.c: logical pages sent to where the page map puts them ------------- */
+
+/**
+ * struct rmai_remote - a READ or WRITE of logical pages, as runs of
+ *	contiguous remote pages, one transfer at a time
+ * @xfer: the transfer of the run in flight
+ * @dev: the device
+ * @queue: the data queue it goes to
+ * @done: called once with 0 when every page is done, or with the errno of
+ *	the run that failed (which stays planned: rmai_remote_start() sends
+ *	it again, rmai_remote_abort() lets it go)
+ * @wait: on the device's list of transfers waiting for a free remote page
+ * @sgl: the local pages of all of it (NULL for WRITE_ZEROES); each run
+ *	cuts it down to its own pages while it is in flight
+ * @nr_sg: entries in @sgl
+ * @lpn: the first logical page
+ * @nr_pages: pages
+ * @next: pages done (sent, elided or zeroed)
+ * @run_rpn: the first remote page of the planned run (RMAI_PM_NONE: a read
+ *	of zeros)
+ * @run_len: pages in the planned run; 0 when none is
+ * @carry_rpn: where the page after the run goes (a write's verdict is taken
+ *	page by page, and that page's did not fit the run)
+ * @carry: the verdict for it; RMAI_PM_FULL when there is none
+ * @write: RDMA WRITE, else READ
+ * @zeroes: a WRITE_ZEROES: every page is a page of zeros
+ * @sent: a run of it went out
+ * @sg_at: the entry of @sgl holding byte @sg_byte, where searches start
+ * @sg_byte: the byte of the range at which @sg_at starts
+ * @cut_first: the entry the cut starts in, NULL when @sgl is whole
+ * @cut_last: the entry it ends in
+ * @cut_page: @cut_first's page before the cut
+ * @cut_offset: ... its offset
+ * @cut_length: ... its length
+ * @cut_last_length: @cut_last's length before the cut
+ * @cut_last_end: @cut_last ended @sgl before the cut
+ */
+struct rmai_remote {
+	struct rmai_xfer xfer;
+	struct rmai_dev *dev;
+	struct rmai_queue *queue;
+	void (*done)(struct rmai_remote *r, int status);
+	struct list_head wait;
+	struct scatterlist *sgl;
+	unsigned int nr_sg;
+	u32 lpn;
+	u32 nr_pages;
+	u32 next;
+	u32 run_rpn;
+	u32 run_len;
+	u32 carry_rpn;
+	enum rmai_pm_verdict carry;
+	bool write;
+	bool zeroes;
+	bool sent;
+	struct scatterlist *sg_at;
+	u32 sg_byte;
+	struct scatterlist *cut_first;
+	struct scatterlist *cut_last;
+	struct page *cut_page;
+	unsigned int cut_offset;
+	unsigned int cut_length;
+	unsigned int cut_last_length;
+	bool cut_last_end;
+};
+
+void rmai_remote_init(struct rmai_remote *r, struct rmai_dev *dev, u64 pos, u32 len,
+		      bool write, bool zeroes);
+void rmai_remote_start(struct rmai_remote *r, struct rmai_queue *queue);
+void rmai_remote_abort(struct rmai_remote *r);
+void rmai_remote_rewind(struct rmai_remote *r);
+bool rmai_remote_one_run(struct rmai_remote *r);
+void rmai_remote_post_chain(struct rmai_remote *r, struct rmai_queue *queue,
+			    struct rmai_xfer *next);
+void rmai_remote_addr(struct rmai_dev *dev, u32 rpn, u64 *addr, u32 *rkey);
+void rmai_remote_freed(struct rmai_dev *dev, u32 lpn, u32 nr);
+void rmai_remote_put_run(struct rmai_dev *dev, u32 rpn, u32 nr);
+int rmai_remote_dev_init(struct rmai_dev *dev);
+void rmai_remote_dev_exit(struct rmai_dev *dev);
 
 /* --- memnode.c: lease and recovery ---------------------------------------- */
 
@@ -401,14 +486,12 @@ void rmai_copy_rq(struct request *rq, struct page **pages, u32 off, bool to_rq);
  * @pool: the memnode's pool it came from
  * @pins: 1 while it is staged, plus readers copying it
  * @pos: byte offset on the device
- * @slab: where it goes (its address and key are read again for a retry)
- * @slab_off: ... at this offset
  * @nr_pages: pages in use
- * @xfer: its RDMA WRITE
+ * @remote: its RDMA WRITE, to where the page map puts it
  * @pages: [RMAI_WB_MAX_PAGES] the staged data
  * @sgl: [RMAI_WB_MAX_PAGES] @pages, as the transfer maps them
- * @sges: [RMAI_WB_MAX_PAGES] SGEs of @xfer
- * @wrs: [RMAI_WB_MAX_PAGES] work requests of @xfer
+ * @sges: [RMAI_WB_MAX_PAGES] SGEs of its transfer
+ * @wrs: [RMAI_WB_MAX_PAGES] work requests of its transfer
  */
 struct rmai_wb_slot {
 	struct rmai_range range;
@@ -416,10 +499,8 @@ struct rmai_wb_slot {
 	struct rmai_wb_pool *pool;
 	atomic_t pins;
 	u64 pos;
-	const struct rmai_slab *slab;
-	u64 slab_off;
 	unsigned int nr_pages;
-	struct rmai_xfer xfer;
+	struct rmai_remote remote;
 	struct page *pages[RMAI_WB_MAX_PAGES];
 	struct scatterlist sgl[RMAI_WB_MAX_PAGES];
 	struct ib_sge sges[RMAI_WB_MAX_PAGES];
@@ -489,6 +570,20 @@ enum rmai_vmr_state {
 };
 
 /**
+ * struct rmai_vmr_run - one run of remote pages of a VMR fetch
+ * @xfer: its READ
+ * @e: the entry it fetches into
+ * @rpn: its first remote page, pinned until the fetch is over
+ * @len: its pages
+ */
+struct rmai_vmr_run {
+	struct rmai_xfer xfer;
+	struct rmai_vmr *e;
+	u32 rpn;
+	u32 len;
+};
+
+/**
  * struct rmai_vmr - a cache entry: one VMR's data
  * @node: in its shard's hash, while hashed
  * @lru: its shard's LRU (VALID) or free list (FREE)
@@ -497,7 +592,11 @@ enum rmai_vmr_state {
  * @state: &enum rmai_vmr_state, under the shard's lock
  * @pins: copies in progress, plus 1 while its fetch is in flight
  * @waiters: reads served when the fetch lands
- * @xfer: the fetch
+ * @runs: the fetch, one READ per run of remote pages (pages of zeros are
+ *	no run: they are cleared)
+ * @nr_runs: entries of @runs in use
+ * @runs_left: READs of the fetch still in flight
+ * @status: the first error of the fetch, 0 when none
  * @used: pages read from it, for the prefetch accounting
  * @sgl: [vmr_pages] its pages
  * @sges: [vmr_pages]
@@ -512,7 +611,10 @@ struct rmai_vmr {
 	enum rmai_vmr_state state;
 	int pins;
 	struct list_head waiters;
-	struct rmai_xfer xfer;
+	struct rmai_vmr_run runs[RMAI_VMR_MAX_RUNS];
+	unsigned int nr_runs;
+	atomic_t runs_left;
+	int status;
 	DECLARE_BITMAP(used, RMAI_VMR_MAX_PAGES);
 	struct scatterlist *sgl;
 	struct ib_sge *sges;
@@ -591,28 +693,26 @@ enum rmai_cmd_where {
 
 /**
  * struct rmai_cmd - per-request state, the blk-mq PDU
- * @xfer: its RDMA (READ, WRITE or WRITE_ZEROES)
+ * @remote: its RDMA READ or WRITE, through the page map
  * @range: its pages in the write registry (a direct write)
  * @registered: @range is in the registry
  * @wait: in the list of what it waits for
  * @where: &enum rmai_cmd_where
  * @dev: the device
- * @slab: its slab
- * @slab_off: its offset in the slab
+ * @slab: its slab, the home of its pages (and so their memnode)
  * @hctx: the hardware queue it came on: its data queue on the memnode
  * @status: the request's result
  * @start_ns: when it was first started, for the latency histogram
  * @sgl: [RMAI_MAX_SEGMENTS] the request's pages
  */
 struct rmai_cmd {
-	struct rmai_xfer xfer;
+	struct rmai_remote remote;
 	struct rmai_range range;
 	bool registered;
 	struct list_head wait;
 	enum rmai_cmd_where where;
 	struct rmai_dev *dev;
 	struct rmai_slab *slab;
-	u64 slab_off;
 	unsigned int hctx;
 	blk_status_t status;
 	u64 start_ns;
@@ -646,6 +746,12 @@ struct rmai_stats {
 	u64 shrunk;			/* bytes the shrinker freed */
 	u64 staged;			/* writes completed by write-back */
 	u64 staged_reads;		/* reads served from a staged write */
+	u64 sent_bytes;			/* bytes of RDMA WRITEs of requests */
+	u64 fetched_bytes;		/* bytes of RDMA READs of requests */
+	u64 elided_writes;		/* writes that sent nothing at all */
+	u64 elided_bytes;		/* bytes remapped to a page holding them */
+	u64 zeroed_bytes;		/* bytes of zeros, mapped to nothing */
+	u64 freed_pages;		/* pages swap or DISCARD gave back */
 };
 
 /**
@@ -671,6 +777,11 @@ struct rmai_stats {
  * @wb: write-back
  * @waiting: [nr_memnodes] requests parked until that memnode is back
  * @waiting_lock: @waiting
+ * @pm: which remote page holds each logical page (pagemap.c)
+ * @tag_key: the keys of the pages' fingerprints, random per device
+ * @remote_wait: transfers waiting for a free remote page (remote.c)
+ * @remote_wait_lock: @remote_wait
+ * @remote_waiters: entries on @remote_wait, read without the lock
  * @stats: per-CPU counters
  */
 struct rmai_dev {
@@ -695,6 +806,11 @@ struct rmai_dev {
 	struct rmai_wb wb;
 	struct list_head *waiting;
 	spinlock_t waiting_lock;	/* @waiting */
+	struct rmai_pagemap pm;
+	siphash_key_t tag_key[2];
+	struct list_head remote_wait;
+	spinlock_t remote_wait_lock;	/* @remote_wait */
+	atomic_t remote_waiters;
 	struct rmai_stats __percpu *stats;
 };
 

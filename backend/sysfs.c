@@ -11,6 +11,8 @@
  *   cache_stat  hits misses evictions prefetch_used_bytes
  *               prefetch_wasted_bytes shrunk_bytes cache_bytes
  *               cache_max_bytes staged_writes staged_reads
+ *   remote_stat sent_bytes fetched_bytes elided_writes elided_bytes
+ *               zeroed_bytes freed_pages free_remote_bytes
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -128,11 +130,35 @@ static ssize_t cache_stat_show(struct device *d, struct device_attribute *attr,
 }
 static DEVICE_ATTR_RO(cache_stat);
 
+static ssize_t remote_stat_show(struct device *d, struct device_attribute *attr,
+				char *buf)
+{
+	struct rmai_dev *dev = rmai_dev_of(d);
+	struct rmai_stats *sum;
+	u64 free_pages = 0;
+	unsigned int i;
+	ssize_t len;
+
+	for (i = 0; i < dev->pm.nr_zones; i++)
+		free_pages += READ_ONCE(dev->pm.zones[i].nr_free);
+	sum = rmai_stats_get(dev);
+	if (!sum)
+		return -ENOMEM;
+	len = sysfs_emit(buf, "%12llu %12llu %8llu %12llu %12llu %8llu %12llu\n",
+			 sum->sent_bytes, sum->fetched_bytes, sum->elided_writes,
+			 sum->elided_bytes, sum->zeroed_bytes, sum->freed_pages,
+			 free_pages << PAGE_SHIFT);
+	kfree(sum);
+	return len;
+}
+static DEVICE_ATTR_RO(remote_stat);
+
 static struct attribute *rmai_attrs[] = {
 	&dev_attr_io_stat.attr,
 	&dev_attr_memnodes.attr,
 	&dev_attr_latency_us.attr,
 	&dev_attr_cache_stat.attr,
+	&dev_attr_remote_stat.attr,
 	NULL,
 };
 

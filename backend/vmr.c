@@ -5,9 +5,11 @@
  * The device is cut into VMRs (vmr_kb, 64 KiB - 2 MiB, never across a
  * slab). A read smaller than a VMR that misses fetches its whole VMR: its
  * own pages straight into the request (so the miss costs one small round
- * trip), chained with a READ of the whole VMR into a cache entry; later reads
- * in that VMR are memory copies. Requests of a VMR or more, large folios
- * among them, bypass the cache: one RDMA op each.
+ * trip), chained with READs of the whole VMR into a cache entry, one per
+ * run of remote pages the page map has it in (up to RMAI_VMR_MAX_RUNS;
+ * pages of zeros are cleared); later reads in that VMR are memory copies.
+ * A read whose own pages are not one run waits for the fetch instead.
+ * Requests of a VMR or more, large folios among them, bypass the cache.
  *
  * The cache holds clean data only, equal to remote memory:
  *  - a fetch starts only while no write over its VMR is in flight (order.c),
@@ -67,7 +69,7 @@ static struct rmai_vmr *rmai_vmr_lookup(struct rmai_vmr_shard *s, u64 index)
 
 /* --- entries ------------------------------------------------------------------- */
 
-static void rmai_vmr_fetch_done(struct rmai_xfer *x, int status);
+static void rmai_vmr_run_done(struct rmai_xfer *x, int status);
 
 static void rmai_vmr_free(struct rmai_dev *dev, struct rmai_vmr *e)
 {
@@ -104,11 +106,11 @@ static struct rmai_vmr *rmai_vmr_alloc(struct rmai_vmr_shard *s, gfp_t gfp)
 		}
 		sg_set_page(&e->sgl[i], e->pages[i], PAGE_SIZE, 0);
 	}
-	e->xfer.done = rmai_vmr_fetch_done;
-	e->xfer.sgl = e->sgl;
-	e->xfer.nr_sg = n;
-	e->xfer.sges = e->sges;
-	e->xfer.wrs = e->wrs;
+	for (i = 0; i < RMAI_VMR_MAX_RUNS; i++) {
+		e->runs[i].e = e;
+		e->runs[i].xfer.done = rmai_vmr_run_done;
+		INIT_LIST_HEAD(&e->runs[i].xfer.backlog);
+	}
 	return e;
 }
 
@@ -242,13 +244,14 @@ static void rmai_vmr_copy_out(struct rmai_dev *dev, struct rmai_vmr *e, struct r
 	rmai_copy_rq(rq, e->pages, off, true);
 }
 
-static void rmai_vmr_fetch_done(struct rmai_xfer *x, int status)
+/* The fetch into @e is over, with @status. */
+static void rmai_vmr_fetch_done(struct rmai_vmr *e, int status)
 {
-	struct rmai_vmr *e = container_of(x, struct rmai_vmr, xfer);
 	struct rmai_vmr_shard *s = e->shard;
 	struct rmai_dev *dev = s->dev;
 	struct rmai_cmd *cmd, *next;
 	unsigned long flags;
+	unsigned int i;
 	LIST_HEAD(waiters);
 
 	spin_lock_irqsave(&s->lock, flags);
@@ -262,6 +265,8 @@ static void rmai_vmr_fetch_done(struct rmai_xfer *x, int status)
 		}
 	}
 	spin_unlock_irqrestore(&s->lock, flags);
+	for (i = 0; i < e->nr_runs; i++)
+		rmai_remote_put_run(dev, e->runs[i].rpn, e->runs[i].len);
 
 	if (status) {
 		if (!list_empty(&waiters))
@@ -276,13 +281,96 @@ static void rmai_vmr_fetch_done(struct rmai_xfer *x, int status)
 	rmai_vmr_unpin(e);
 }
 
+/* One READ of a fetch is over; the last one ends the fetch. */
+static void rmai_vmr_run_done(struct rmai_xfer *x, int status)
+{
+	struct rmai_vmr *e = container_of(x, struct rmai_vmr_run, xfer)->e;
+
+	if (status)
+		WRITE_ONCE(e->status, status);
+	if (atomic_dec_and_test(&e->runs_left))
+		rmai_vmr_fetch_done(e, READ_ONCE(e->status));
+}
+
+/*
+ * Plan the fetch of VMR @vmr into @e: its runs of remote pages, pinned.
+ * Return: false, with nothing pinned, when it has more than
+ * RMAI_VMR_MAX_RUNS.
+ */
+static bool rmai_vmr_plan(struct rmai_dev *dev, struct rmai_vmr *e, u64 vmr)
+{
+	u32 lpn = vmr << (dev->vmr_shift - PAGE_SHIFT), p, n, rpn;
+
+	e->nr_runs = 0;
+	for (p = 0; p < dev->vmr_pages; p += n) {
+		n = rmai_pm_get_run(&dev->pm, lpn + p, dev->vmr_pages - p, &rpn);
+		if (e->nr_runs == RMAI_VMR_MAX_RUNS) {
+			rmai_remote_put_run(dev, rpn, n);
+			while (e->nr_runs--)
+				rmai_remote_put_run(dev, e->runs[e->nr_runs].rpn,
+						    e->runs[e->nr_runs].len);
+			e->nr_runs = 0;
+			return false;
+		}
+		e->runs[e->nr_runs].rpn = rpn;
+		e->runs[e->nr_runs].len = n;
+		e->runs[e->nr_runs].xfer.sgl = &e->sgl[p];	/* its first page */
+		e->nr_runs++;
+	}
+	return true;
+}
+
+/*
+ * Send the fetch of @e on @queue, behind @cmd's own READ when it has one:
+ * clear the pages of zeros, chain a READ per run.
+ */
+static void rmai_vmr_post(struct rmai_dev *dev, struct rmai_vmr *e, struct rmai_queue *queue,
+			  struct rmai_cmd *cmd)
+{
+	struct rmai_xfer *first = NULL, **link = &first;
+	struct ib_rdma_wr *wrs = e->wrs;
+	unsigned int i, p, j, runs = 0;
+
+	e->status = 0;
+	for (i = 0; i < e->nr_runs; i++)
+		runs += e->runs[i].rpn != RMAI_PM_NONE;
+	atomic_set(&e->runs_left, runs ?: 1);
+	for (i = 0; i < e->nr_runs; i++) {
+		struct rmai_vmr_run *run = &e->runs[i];
+		struct rmai_xfer *x = &run->xfer;
+
+		p = x->sgl - e->sgl;
+		if (run->rpn == RMAI_PM_NONE) {
+			for (j = p; j < p + run->len; j++)
+				clear_highpage(e->pages[j]);
+			continue;
+		}
+		x->nr_sg = run->len;
+		x->sges = &e->sges[p];
+		x->wrs = wrs;
+		wrs += rmai_xfer_max_wrs(run->len, dev->lim.sge_read);
+		rmai_remote_addr(dev, run->rpn, &x->remote_addr, &x->rkey);
+		*link = x;
+		link = &x->next;
+	}
+	*link = NULL;
+	if (cmd) {
+		cmd->where = RMAI_CMD_POSTED;
+		rmai_remote_post_chain(&cmd->remote, queue, first);
+	} else if (first) {
+		rmai_xfer_post(queue, first);
+	}
+	if (!runs)
+		rmai_vmr_fetch_done(e, 0);	/* all zeros */
+}
+
 /**
  * rmai_vmr_read() - serve a read through the cache
  * @dev: the device
  * @queue: the data queue of its memnode and hardware queue; NULL to look
  *	for a cached copy only (the memnode is away)
  * @cmd: a started READ within one VMR, smaller than a VMR, its transfer
- *	ready to post
+ *	set up (rmai_remote_init())
  *
  * Return: RMAI_VMR_SERVED (data copied: end the request), RMAI_VMR_POSTED
  * (it completes later: waiting for a fetch, or with its own READ chained
@@ -299,6 +387,7 @@ enum rmai_vmr_route rmai_vmr_read(struct rmai_dev *dev, struct rmai_queue *queue
 	struct rmai_vmr_shard *s = rmai_shard_of(c, vmr);
 	struct rmai_vmr *e;
 	unsigned long flags;
+	bool own;
 
 	spin_lock_irqsave(&s->lock, flags);
 	e = rmai_vmr_lookup(s, vmr);
@@ -328,24 +417,35 @@ enum rmai_vmr_route rmai_vmr_read(struct rmai_dev *dev, struct rmai_queue *queue
 	     !(atomic_inc_return(&c->probe) % RMAI_PREFETCH_PROBE)) &&
 	    !rmai_order_busy(dev, vmr_pos, vmr_size))
 		e = rmai_vmr_get(s);
-	if (!e) {	/* prefetch not paying, a write to the VMR in flight, or no room */
+	if (e && !rmai_vmr_plan(dev, e, vmr)) {
+		e->state = RMAI_VMR_FREE;
+		list_add(&e->lru, &s->free);
+		e = NULL;
+	}
+	/*
+	 * Prefetch not paying, a write to the VMR in flight, no room, or the
+	 * VMR in too many pieces.
+	 */
+	if (!e) {
 		spin_unlock_irqrestore(&s->lock, flags);
 		return RMAI_VMR_DIRECT;
 	}
+	own = rmai_remote_one_run(&cmd->remote);
 	e->index = vmr;
 	e->state = RMAI_VMR_FETCHING;
 	e->pins = 1;
 	bitmap_zero(e->used, dev->vmr_pages);
 	hlist_add_head(&e->node, rmai_vmr_bucket(s, vmr));
+	if (!own) {
+		cmd->where = RMAI_CMD_WAITING;
+		list_add_tail(&cmd->wait, &e->waiters);
+	}
 	spin_unlock_irqrestore(&s->lock, flags);
 
-	bitmap_set(e->used, (pos - vmr_pos) >> PAGE_SHIFT, blk_rq_bytes(rq) >> PAGE_SHIFT);
-	e->xfer.remote_addr = cmd->xfer.remote_addr - (pos - vmr_pos);
-	e->xfer.rkey = cmd->xfer.rkey;
-	e->xfer.next = NULL;
-	cmd->xfer.next = &e->xfer;
-	cmd->where = RMAI_CMD_POSTED;
-	rmai_xfer_post(queue, &cmd->xfer);
+	if (own)
+		bitmap_set(e->used, (pos - vmr_pos) >> PAGE_SHIFT,
+			   blk_rq_bytes(rq) >> PAGE_SHIFT);
+	rmai_vmr_post(dev, e, queue, own ? cmd : NULL);
 	return RMAI_VMR_POSTED;
 }
 

@@ -5,7 +5,8 @@
  * A synchronous swap device has each swap-out wait for its folio, so with
  * 4 KiB folios reclaim would stall one round trip per page. A write of up
  * to RMAI_WB_MAX_PAGES within one VMR is instead copied into preallocated
- * staging pages and completed at once; its RDMA WRITE goes out from them.
+ * staging pages and completed at once; its RDMA WRITE goes out from them,
+ * through the page map (remote.c), which may find nothing to send.
  * Until the memnode has it, its pages stay registered as a write in flight
  * (order.c): writes to them wait, reads of them copy the staged data.
  *
@@ -127,9 +128,9 @@ static void rmai_wb_finish(struct rmai_wb_slot *slot)
 
 /* --- posting -------------------------------------------------------------------- */
 
-static void rmai_wb_done(struct rmai_xfer *x, int status)
+static void rmai_wb_done(struct rmai_remote *r, int status)
 {
-	struct rmai_wb_slot *slot = container_of(x, struct rmai_wb_slot, xfer);
+	struct rmai_wb_slot *slot = container_of(r, struct rmai_wb_slot, remote);
 	struct rmai_wb_pool *pool = slot->pool;
 	unsigned long flags;
 
@@ -144,23 +145,17 @@ static void rmai_wb_done(struct rmai_xfer *x, int status)
 		slot = NULL;
 	}
 	spin_unlock_irqrestore(&pool->lock, flags);
-	if (slot)
-		rmai_wb_finish(slot);	/* the lease is gone: so is the data */
-}
-
-/* Post @slot's WRITE, to where its slab is now (a resume may move it). */
-static void rmai_wb_post(struct rmai_wb_slot *slot, struct rmai_queue *queue)
-{
-	slot->xfer.remote_addr = slot->slab->addr + slot->slab_off;
-	slot->xfer.rkey = slot->slab->rkey;
-	rmai_xfer_post(queue, &slot->xfer);
+	if (slot) {			/* the lease is gone: so is the data */
+		rmai_remote_abort(&slot->remote);
+		rmai_wb_finish(slot);
+	}
 }
 
 /**
  * rmai_wb_write() - stage a write and let it complete now
  * @dev: the device
  * @queue: the data queue of its memnode and hardware queue
- * @cmd: a started WRITE, its slab and offset set
+ * @cmd: a started WRITE, its slab set
  *
  * Return: RMAI_WB_STAGED (end the request), RMAI_WB_WAIT (@cmd parked on
  * an overlapping write) or RMAI_WB_DIRECT (too large, FUA, a flush pending
@@ -190,14 +185,13 @@ enum rmai_wb_route rmai_wb_write(struct rmai_dev *dev, struct rmai_queue *queue,
 	sg_init_table(slot->sgl, nr_pages);
 	for (i = 0; i < nr_pages; i++)
 		sg_set_page(&slot->sgl[i], slot->pages[i], PAGE_SIZE, 0);
-	slot->xfer.sgl = slot->sgl;
-	slot->xfer.nr_sg = nr_pages;
-	slot->slab = cmd->slab;
-	slot->slab_off = cmd->slab_off;
+	slot->remote.nr_sg = nr_pages;
+	rmai_remote_init(&slot->remote, dev, pos, len, true, false);
 	atomic_inc(&slot->pool->in_flight);
 	atomic_inc(&dev->wb.in_flight);
 	this_cpu_inc(dev->stats->staged);
-	rmai_wb_post(slot, queue);
+	/* It may be over, and @slot reused, before this returns. */
+	rmai_remote_start(&slot->remote, queue);
 	return RMAI_WB_STAGED;
 }
 
@@ -213,7 +207,7 @@ static void rmai_wb_resume(struct rmai_wb_pool *pool)
 	spin_unlock_irqrestore(&pool->lock, flags);
 	while ((slot = list_first_entry_or_null(&retry, struct rmai_wb_slot, list))) {
 		list_del_init(&slot->list);
-		rmai_wb_post(slot, slot->xfer.queue);
+		rmai_remote_start(&slot->remote, slot->remote.queue);
 	}
 }
 
@@ -236,6 +230,7 @@ void rmai_wb_drop(struct rmai_memnode *mn)
 	spin_unlock_irqrestore(&pool->lock, flags);
 	while ((slot = list_first_entry_or_null(&dropped, struct rmai_wb_slot, list))) {
 		list_del_init(&slot->list);
+		rmai_remote_abort(&slot->remote);
 		rmai_wb_finish(slot);
 	}
 }
@@ -359,10 +354,12 @@ static int rmai_wb_pool_init(struct rmai_dev *dev, struct rmai_wb_pool *pool,
 
 		slot->pool = pool;
 		slot->range.staged = slot;
-		slot->xfer.done = rmai_wb_done;
-		slot->xfer.write = true;
-		slot->xfer.sges = slot->sges;
-		slot->xfer.wrs = slot->wrs;
+		slot->remote.done = rmai_wb_done;
+		slot->remote.sgl = slot->sgl;
+		slot->remote.xfer.sges = slot->sges;
+		slot->remote.xfer.wrs = slot->wrs;
+		INIT_LIST_HEAD(&slot->remote.wait);
+		INIT_LIST_HEAD(&slot->remote.xfer.backlog);
 		list_add_tail(&slot->list, &pool->free_slots);
 	}
 	return 0;

@@ -182,14 +182,6 @@ static int rmai_xfer_map(struct rmai_queue *queue, struct rmai_xfer *x)
 	struct scatterlist *sg;
 	unsigned int i;
 
-	if (x->zeroes) {
-		for (i = 0; i < x->zeroes; i++) {
-			x->sges[i].addr = queue->zero_dma;
-			x->sges[i].length = PAGE_SIZE;
-			x->sges[i].lkey = queue->pd->local_dma_lkey;
-		}
-		return x->zeroes;
-	}
 	x->nents = ib_dma_map_sg(ibdev, x->sgl, x->nr_sg,
 				 x->write ? DMA_TO_DEVICE : DMA_FROM_DEVICE);
 	if (unlikely(x->nents <= 0)) {

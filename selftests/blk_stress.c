@@ -4,7 +4,7 @@
  * every byte checked.
  *
  *   blk_stress DEV [--mib N] [--threads N] [--seconds S] [--seed N]
- *              [--max-kib N] [--no-discard] [--sabotage] [--ops N]
+ *              [--max-kib N] [--no-discard] [--sabotage] [--ops N] [--dup K]
  *
  * The first N MiB of DEV are cut into 1 MiB stripes; thread t writes and
  * discards only its own stripes (s % threads == t), in random runs of 4 KiB
@@ -15,13 +15,19 @@
  * generation between done[b] before the read and started[b] after it. A
  * block written while the read ran may also come back torn (block devices
  * promise nothing for overlapping concurrent I/O, and RDMA moves a block in
- * several packets), and one discarded since its last write may hold
- * anything; but old data where nothing overlapped is a failure. At the end every
+ * several packets), and one discarded since its last write, or while the
+ * read ran (the device may read a long request's blocks at different
+ * times), may hold anything; but old data where nothing overlapped is a
+ * failure. At the end every
  * block must hold exactly done[b], read back both in 4 KiB and in 1 MiB
  * requests (through a cache and around it). --sabotage overwrites one
  * block behind the checker's back before that, to show that it notices.
  * --ops N stops each thread after N operations instead of after S seconds:
  * with one thread the final content is then the same on every run.
+ * --dup K gives blocks b, b + K, b + 2K, ... the same content in the same
+ * generation, so that a device that shares identical pages (rmai's page
+ * map) does share them; a block that comes back with another's generation
+ * is still found.
  *
  * All I/O is O_DIRECT. Prints one line: ops=... bad_blocks=... and exits
  * 0 when all matched, 1 on a mismatch, 2 on usage or I/O errors.
@@ -62,6 +68,7 @@ static struct {
 	int discard;			/* issue discards */
 	int sabotage;			/* corrupt a block before the final check */
 	unsigned long ops;		/* per thread, instead of --seconds */
+	uint64_t dup;			/* blocks K apart share content; 0: none */
 } opt = { .mib = 16, .threads = 4, .seconds = 20, .seed = 1, .max_kib = 256,
 	  .discard = 1 };
 
@@ -69,6 +76,7 @@ static uint64_t nr_blocks;
 static _Atomic uint64_t *started;	/* [nr_blocks] last generation begun */
 static _Atomic uint64_t *done;		/* [nr_blocks] last generation finished */
 static _Atomic uint8_t *discarded;	/* [nr_blocks] discarded since written */
+static _Atomic uint32_t *discards;	/* [nr_blocks] discards begun */
 static _Atomic uint64_t bad, ops, io_errors;
 static _Atomic int stop;
 static int fd;
@@ -85,10 +93,19 @@ static uint64_t rnd(uint64_t *state)
 	return mix(*state += 0x9e3779b97f4a7c15ull);
 }
 
+/* What a block's content is derived from: itself, or its class of --dup. */
+static uint64_t content_id(uint64_t block)
+{
+	return opt.dup ? block % opt.dup : block;
+}
+
 static void fill(uint64_t *w, uint64_t block, uint64_t gen)
 {
 	struct header *h = (struct header *)w;
-	uint64_t s = mix(opt.seed ^ mix(block) ^ gen);
+	uint64_t s;
+
+	block = content_id(block);
+	s = mix(opt.seed ^ mix(block) ^ gen);
 	unsigned int i;
 
 	for (i = sizeof(*h) / 8; i < BLOCK / 8; i++)
@@ -108,7 +125,7 @@ static int64_t gen_of(const uint64_t *w, uint64_t block)
 
 	if (!memcmp(w, zero, BLOCK))
 		return 0;
-	if (h->magic != MAGIC || h->seed != opt.seed || h->block != block || !h->gen)
+	if (h->magic != MAGIC || h->seed != opt.seed || h->block != content_id(block) || !h->gen)
 		return -1;
 	fill(want, block, h->gen);
 	return memcmp(w, want, BLOCK) ? -1 : (int64_t)h->gen;
@@ -146,8 +163,10 @@ static int do_discard(uint64_t first, unsigned int n)
 	uint64_t range[2] = { first * BLOCK, (uint64_t)n * BLOCK };
 	unsigned int i;
 
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		atomic_store(&discarded[first + i], 1);
+		atomic_fetch_add(&discards[first + i], 1);
+	}
 	return ioctl(fd, BLKDISCARD, range);
 }
 
@@ -155,11 +174,13 @@ static int do_read(uint64_t *buf, uint64_t first, unsigned int n)
 {
 	uint64_t lo[STRIPE / BLOCK * 2];
 	uint8_t skip[STRIPE / BLOCK * 2];
+	uint32_t disc[STRIPE / BLOCK * 2];
 	unsigned int i;
 
 	for (i = 0; i < n; i++) {
 		lo[i] = atomic_load(&done[first + i]);
 		skip[i] = atomic_load(&discarded[first + i]);
+		disc[i] = atomic_load(&discards[first + i]);
 	}
 	if (pread(fd, buf, (size_t)n * BLOCK, first * BLOCK) != (ssize_t)n * BLOCK)
 		return -1;
@@ -167,7 +188,8 @@ static int do_read(uint64_t *buf, uint64_t first, unsigned int n)
 		uint64_t hi = atomic_load(&started[first + i]);
 		int64_t got = gen_of(buf + i * BLOCK / 8, first + i);
 
-		if (skip[i] || atomic_load(&discarded[first + i]))
+		if (skip[i] || atomic_load(&discarded[first + i]) ||
+		    atomic_load(&discards[first + i]) != disc[i])
 			continue;
 		if (got < 0 && hi != lo[i])
 			continue;	/* torn by a write that overlapped */
@@ -256,6 +278,7 @@ int main(int argc, char **argv)
 		{ "no-discard", no_argument, NULL, 'n' },
 		{ "sabotage", no_argument, NULL, 'x' },
 		{ "ops", required_argument, NULL, 'o' },
+		{ "dup", required_argument, NULL, 'd' },
 		{ }
 	};
 	pthread_t th[64];
@@ -272,6 +295,7 @@ int main(int argc, char **argv)
 		case 'n': opt.discard = 0; break;
 		case 'x': opt.sabotage = 1; break;
 		case 'o': opt.ops = strtoul(optarg, NULL, 0); break;
+		case 'd': opt.dup = strtoull(optarg, NULL, 0); break;
 		default: goto usage;
 		}
 	}
@@ -283,8 +307,9 @@ int main(int argc, char **argv)
 	started = calloc(nr_blocks, sizeof(*started));
 	done = calloc(nr_blocks, sizeof(*done));
 	discarded = calloc(nr_blocks, sizeof(*discarded));
+	discards = calloc(nr_blocks, sizeof(*discards));
 	fd = open(opt.dev, O_RDWR | O_DIRECT);
-	if (!started || !done || !discarded || fd < 0) {
+	if (!started || !done || !discarded || !discards || fd < 0) {
 		fprintf(stderr, "blk_stress: %s: %s\n", opt.dev, strerror(errno));
 		return 2;
 	}

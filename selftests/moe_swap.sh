@@ -7,7 +7,12 @@
 # and mTHP 64 KiB): every expert pass must find its weights intact,
 # the output digest must equal that of a run without a memory limit, and
 # experts must really have come back from swap. The checker must catch one
-# flipped weight byte; a replayed router trace and a weights file must work.
+# flipped weight byte, and the pages rmai remaps instead of sending when
+# their fingerprints are sabotaged; a replayed router trace and a weights
+# file must work. On rmai, with synchronous swap-in freeing every slot it
+# reads, the experts evicted again (clean) must cross the link at most once
+# in 20 (the page map remaps them), beyond the first eviction of those that
+# were resident when decoding began.
 #
 # moe_on_swapdev DEV is the backend-neutral part each backend calls.
 
@@ -69,7 +74,27 @@ moe_on_swapdev() {
 	[ "$(kv loads "$line")" -gt 0 ] || fail "no expert was loaded back from swap" || return 1
 	if [ "$1" = /dev/rmai0 ]; then
 		gt0 "$(kv rmai_read_mib "$line")" || fail "rmai0 read nothing" || return 1
+		# What was resident at the start goes out once, the rest never.
+		awk -v s="$(kv rmai_sent_mib "$line")" -v i="$(kv swapin_mib "$line")" \
+			-v m="${MOE_MAX%M}" 'BEGIN { exit !(s <= m + i / 20) }' ||
+			fail "sent $(kv rmai_sent_mib "$line") MiB for $(kv swapin_mib "$line") MiB swapped in: clean pages sent again" ||
+			return 1
 	fi
+}
+
+# The fingerprint cut down to the last byte of each page: pages that differ
+# are remapped to each other, and the checker must say so (or the program,
+# whose other pages are hit too, crash).
+moe_catches_bad_remaps() {
+	local line rc
+	rmai_load memnodes="$MN_ADDR:$MN_PORT" size=128M tag_bytes=1 || return 1
+	line=$(moe_swap_run /dev/rmai0 --expect-digest "$(cat "$MOE_TMP/digest")" 2>/dev/null)
+	rc=$?
+	rmai_unload
+	echo "$line"
+	[ "$rc" -ge 128 ] && return 0
+	[ "$rc" = 1 ] || fail "rmai-moe exited $rc, not 1, with pages remapped to others" || return 1
+	[ "$(kv bad_passes "$line")" -gt 0 ] || fail "no bad pass reported"
 }
 
 # moe_catches_corruption DEV: one weight byte flipped after the checksums
@@ -118,11 +143,6 @@ rmai_up() {
 		rmai_load memnodes="$MN_ADDR:$MN_PORT" size=128M
 }
 
-rmai_down() {
-	rmai_unload
-	memnode_stop "$MN_PORT"
-}
-
 moe_on_rmai_mthp64k() {
 	local rc
 	mthp 64
@@ -144,7 +164,7 @@ zram_down() {
 
 [ -x "$MOE" ] || { echo "$MOE not built: make selftests"; exit "$ksft_fail"; }
 ktap_print_header
-ktap_set_plan 8
+ktap_set_plan 9
 ktap_test reference moe_reference
 ktap_test trace_replay moe_trace_replay
 ktap_test weights_file moe_weights_file
@@ -160,9 +180,11 @@ if [ -f "$RMAI_KO" ] && rdma link show 2>/dev/null | grep -q rxe && rmai_up; the
 	ktap_test rmai moe_on_swapdev /dev/rmai0
 	ktap_test rmai_mthp64k moe_on_rmai_mthp64k
 	ktap_test rmai_catches_corruption moe_catches_corruption /dev/rmai0
-	rmai_down
+	rmai_unload
+	ktap_test rmai_catches_bad_remaps moe_catches_bad_remaps
+	memnode_stop "$MN_PORT"
 else
-	for t in rmai rmai_mthp64k rmai_catches_corruption; do
+	for t in rmai rmai_mthp64k rmai_catches_corruption rmai_catches_bad_remaps; do
 		ktap_result skip "$t" "no rmai.ko or no RDMA device (run with scripts/vm --net)"
 	done
 fi

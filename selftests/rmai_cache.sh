@@ -7,7 +7,10 @@
 # same work leaves the same bytes in every configuration; sequential reads
 # are served by prefetch; the cache stays within cache_mb, its shrinker
 # gives memory back, and reads that miss right after do not take it again:
-# the cache grows back only once the pressure is over.
+# the cache grows back only once the pressure is over. Blocks that share
+# content (blk_stress --dup, which the page map shares) read back right, and
+# the checker catches pages remapped to others when the fingerprint is
+# sabotaged (tag_bytes).
 
 # shellcheck source=selftests/test_common.sh
 . "$(dirname "$0")/test_common.sh"
@@ -18,20 +21,44 @@ require_root
 PORT=7485
 DEV=/dev/rmai0
 CACHE_STAT=/sys/block/rmai0/rmai/cache_stat
+REMOTE_STAT=/sys/block/rmai0/rmai/remote_stat
 
 load() {
 	rmai_load memnodes="$MN_ADDR:$PORT" size=64M "$@" || fail "insmod $*"
 }
 
-# stress PARAM...: blk_stress on a device loaded with PARAM.
+# stress PARAM...: blk_stress on a device loaded with PARAM; $STRESS_ARGS
+# are blk_stress's own.
 stress() {
-	local rc
+	local rc elided
 	load "$@" || return 1
-	"$RMAI_BUILD/blk_stress" "$DEV" --mib 16 --threads 4 --seconds 8 --seed 7
+	# shellcheck disable=SC2086 # the words are arguments
+	"$RMAI_BUILD/blk_stress" "$DEV" --mib 16 --threads 4 --seconds 8 --seed 7 ${STRESS_ARGS:-}
 	rc=$?
-	cat "$CACHE_STAT"
+	cat "$CACHE_STAT" "$REMOTE_STAT"
+	elided=$(awk '{ print $4 }' "$REMOTE_STAT")
 	rmai_unload || fail "rmmod" || return 1
-	[ "$rc" = 0 ] || fail "blk_stress exited $rc"
+	[ "$rc" = 0 ] || fail "blk_stress exited $rc" || return 1
+	# Shared content must have been shared (elided_bytes).
+	[[ "${STRESS_ARGS:-}" != *--dup* ]] || [ "$elided" -gt 0 ] ||
+		fail "no page was remapped to another holding its content"
+}
+
+# Blocks 3 apart share content: the page map shares their remote pages.
+stress_shared() {
+	STRESS_ARGS="--dup 3" stress "$@" || return 1
+}
+
+# The fingerprint cut down to the last byte: pages that differ are remapped
+# to each other, and the checker must notice.
+checker_catches_bad_remaps() {
+	local out rc
+	load tag_bytes=1 || return 1
+	out=$("$RMAI_BUILD/blk_stress" "$DEV" --mib 4 --threads 2 --seconds 4 --dup 3 2>&1)
+	rc=$?
+	rmai_unload
+	echo "$out" | tail -n 2
+	[ "$rc" = 1 ] || fail "blk_stress with tag_bytes=1 exited $rc"
 }
 
 # The checker notices a block written behind its back.
@@ -49,7 +76,7 @@ checker_catches_bad_data() {
 same_result_in_every_config() {
 	local args sum first=""
 	for args in "" "vmr_kb=64" "vmr_kb=2048" "cache_mb=0" "writeback_mb=0" \
-		    "cache_mb=0 writeback_mb=0"; do
+		    "cache_mb=0 writeback_mb=0" "elide=N"; do
 		# shellcheck disable=SC2086 # the words of $args are parameters
 		load $args || return 1
 		"$RMAI_BUILD/blk_stress" "$DEV" --mib 8 --threads 1 --ops 1000 --seed 3 ||
@@ -119,7 +146,7 @@ cleanup() {
 
 [ -f "$RMAI_KO" ] || { echo "SKIP: $RMAI_KO not built"; exit "$ksft_skip"; }
 ktap_print_header
-ktap_set_plan 11
+ktap_set_plan 14
 trap cleanup EXIT
 memnode_start "$PORT" 128M || exit "$ksft_fail"
 ktap_test stress_defaults stress
@@ -128,7 +155,10 @@ ktap_test stress_vmr_2m stress vmr_kb=2048
 ktap_test stress_no_cache stress cache_mb=0
 ktap_test stress_no_writeback stress writeback_mb=0
 ktap_test stress_neither stress cache_mb=0 writeback_mb=0
+ktap_test stress_shared stress_shared
+ktap_test stress_shared_no_cache stress_shared cache_mb=0 writeback_mb=0
 ktap_test checker_catches_bad_data checker_catches_bad_data
+ktap_test checker_catches_bad_remaps checker_catches_bad_remaps
 ktap_test same_result_in_every_config same_result_in_every_config
 ktap_test sequential_prefetch sequential_prefetch
 ktap_test bound_and_shrinker bound_and_shrinker

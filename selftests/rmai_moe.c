@@ -51,7 +51,8 @@
  *   partial= load_p50_ms= load_p99_ms= load_max_ms= hot_p50_ms= majflt=
  *   minflt= swapin_mib= swapout_mib= unused_experts= bad_passes= bad_unused=
  *   first_bad_expert= first_bad_token= corrupt_expert= output_digest=
- *   digest_ok= verified= rmai_read_mib= rmai_write_mib=
+ *   digest_ok= verified= rmai_read_mib= rmai_write_mib= rmai_sent_mib=
+ *   rmai_elided_mib=
  * Faults, swap traffic, times and passes cover the decode phase only (the
  * fill's swap-out is fill_swapout_mib); swap MiB come from /proc/vmstat
  * pswpin/pswpout, so they count the whole machine; rmai_read_mib and
@@ -163,6 +164,7 @@ struct results {
 	long majflt, minflt;		/* faults in the decode loop */
 	uint64_t swapin, swapout;	/* pages swapped in the decode loop */
 	int64_t rmai_read, rmai_write;	/* bytes /dev/rmai0 moved then, or -1 */
+	int64_t rmai_sent, rmai_elided;	/* bytes it sent, and did not have to */
 	struct pass *passes;		/* [tokens][topk] */
 	unsigned long bad_passes;	/* passes that read a wrong weight */
 	unsigned int unused;		/* experts no token was routed to */
@@ -898,22 +900,26 @@ static void vmstat_swap(uint64_t *in, uint64_t *out)
 	fclose(f);
 }
 
-/* Bytes /dev/rmai0 has read and written; false without that device. */
-static bool rmai_bytes(uint64_t *rd, uint64_t *wr)
+/*
+ * The first @n columns of /sys/block/rmai0/rmai/@file; false without that
+ * device.
+ */
+static bool rmai_columns(const char *file, uint64_t *v, int n)
 {
-	unsigned long long v[7];
-	FILE *f = fopen("/sys/block/rmai0/rmai/io_stat", "r");
-	int n;
+	char path[64];
+	FILE *f;
+	int i;
 
+	snprintf(path, sizeof(path), "/sys/block/rmai0/rmai/%s", file);
+	f = fopen(path, "r");
 	if (!f)
 		return false;
-	n = fscanf(f, "%llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
-		   &v[3], &v[4], &v[5], &v[6]);
+	for (i = 0; i < n && fscanf(f, "%" SCNu64, &v[i]) == 1; i++)
+		;
 	fclose(f);
-	*rd = v[5];
-	*wr = v[6];
-	return n == 7;
+	return i == n;
 }
+
 
 /* Pages of expert @e that are neither mapped nor in the swap cache. */
 static int cold_pages(const struct model *m, unsigned int e,
@@ -970,14 +976,15 @@ static int decode_pass(const struct model *m, unsigned int e, unsigned int t,
 static int decode(const struct model *m, const struct routes *rt,
 		  uint64_t seed, struct scratch *sc, struct results *res)
 {
-	uint64_t in0, out0, in1, out1, rd0, wr0, rd1, wr1;
+	/* io_stat: read_bytes, write_bytes; remote_stat: sent, elided bytes */
+	uint64_t in0, out0, in1, out1, io0[7] = { 0 }, io1[7], rs0[4] = { 0 }, rs1[4];
 	struct rusage ru0, ru1;
 	unsigned int t, j, i;
 	bool rmai;
 	double t0;
 
 	vmstat_swap(&in0, &out0);
-	rmai = rmai_bytes(&rd0, &wr0);
+	rmai = rmai_columns("io_stat", io0, 7) && rmai_columns("remote_stat", rs0, 4);
 	getrusage(RUSAGE_SELF, &ru0);
 	t0 = now();
 	for (t = 0; t < rt->tokens; t++) {
@@ -1000,10 +1007,12 @@ static int decode(const struct model *m, const struct routes *rt,
 	res->minflt = ru1.ru_minflt - ru0.ru_minflt;
 	res->swapin = in1 - in0;
 	res->swapout = out1 - out0;
-	res->rmai_read = res->rmai_write = -1;
-	if (rmai && rmai_bytes(&rd1, &wr1)) {
-		res->rmai_read = rd1 - rd0;
-		res->rmai_write = wr1 - wr0;
+	res->rmai_read = res->rmai_write = res->rmai_sent = res->rmai_elided = -1;
+	if (rmai && rmai_columns("io_stat", io1, 7) && rmai_columns("remote_stat", rs1, 4)) {
+		res->rmai_read = io1[5] - io0[5];
+		res->rmai_write = io1[6] - io0[6];
+		res->rmai_sent = rs1[0] - rs0[0];
+		res->rmai_elided = rs1[3] - rs0[3];
 	}
 	return 0;
 }
@@ -1166,6 +1175,7 @@ static void report_line(const struct model *m, const struct routes *rt,
 {
 	char router[2][16] = { "-", "-" };	/* zipf, locality: - for a trace */
 	char rmai_rd[24], rmai_wr[24];		/* MiB, or - without rmai0 */
+	char rmai_se[24], rmai_el[24];
 
 	if (!o->trace) {
 		snprintf(router[0], sizeof(router[0]), "%.2f", o->zipf);
@@ -1180,7 +1190,8 @@ static void report_line(const struct model *m, const struct routes *rt,
 	       "swapout_mib=%.1f unused_experts=%u bad_passes=%lu "
 	       "bad_unused=%u first_bad_expert=%ld first_bad_token=%ld "
 	       "corrupt_expert=%ld output_digest=%016" PRIx64 " "
-	       "digest_ok=%s verified=%d rmai_read_mib=%s rmai_write_mib=%s\n",
+	       "digest_ok=%s verified=%d rmai_read_mib=%s rmai_write_mib=%s "
+	       "rmai_sent_mib=%s rmai_elided_mib=%s\n",
 	       m->experts, (double)m->expert_bytes / (1 << 20), m->hidden,
 	       m->ffn, dtype_names[m->dtype], rt->topk, rt->tokens,
 	       router[0], router[1], o->seed,
@@ -1192,7 +1203,9 @@ static void report_line(const struct model *m, const struct routes *rt,
 	       res->bad_unused, res->first_bad_expert, res->first_bad_token,
 	       res->corrupt_expert, res->digest, digest_ok, verified,
 	       rmai_mib(rmai_rd, sizeof(rmai_rd), res->rmai_read),
-	       rmai_mib(rmai_wr, sizeof(rmai_wr), res->rmai_write));
+	       rmai_mib(rmai_wr, sizeof(rmai_wr), res->rmai_write),
+	       rmai_mib(rmai_se, sizeof(rmai_se), res->rmai_sent),
+	       rmai_mib(rmai_el, sizeof(rmai_el), res->rmai_elided));
 }
 
 static void report_table(const struct model *m, const struct routes *rt,
