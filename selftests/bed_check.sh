@@ -20,8 +20,16 @@ rdma_ok() {
 	timeout 60 rping -c -a "${MN[$1 - 1]}" -C 2 -S 4096 >/dev/null 2>&1
 }
 
-rping_server() {	# rping_server NODE: a persistent rping server there
-	"$VMCTL" exec "$1" -- "rping -s -P -a ${MN[$1 - 1]} >/dev/null 2>&1 &"
+# rping_server NODE: a persistent rping server there, once it listens. The
+# server starts in the background and takes a while to listen (0.6 s on a
+# warm node, more after a boot), and a client that comes earlier is refused.
+# shellcheck disable=SC2016 # the loop is expanded on the node
+rping_server() {
+	"$VMCTL" exec "$1" -- "rping -s -P -a ${MN[$1 - 1]} >/dev/null 2>&1 &" &&
+	"$VMCTL" exec "$1" -- 'for i in $(seq 150); do
+		rdma res show cm_id | grep -q "state LISTEN .* comm rping" && exit 0
+		sleep 0.2
+	done; echo "rping is not listening after 30 s"; exit 1'
 }
 
 exec_passes_through() {

@@ -81,7 +81,24 @@ swap_out() {
 		sleep 0.2
 	done
 	cat /tmp/reload.err
+	stuck_report
 	fail "swap_reload did not page out"
+}
+
+# What a swap-out that does not end is waiting for: the device's counters,
+# the cgroup's, and the kernel stack of each process in it.
+stuck_report() {
+	local f p
+	for f in io_stat memnodes cache_stat remote_stat; do
+		echo "$f: $(tr '\n' ' ' <"/sys/block/rmai0/rmai/$f")"
+	done
+	echo "memory.current $(cat "$CG/memory.current"); events: $(tr '\n' ' ' <"$CG/memory.events")"
+	grep -E '^(pswpin|pswpout) ' /proc/vmstat | tr '\n' ' '
+	echo
+	while read -r p; do
+		echo "pid $p ($(cat "/proc/$p/comm")), state $(awk '{ print $3 }' "/proc/$p/stat"):"
+		cat "/proc/$p/stack"
+	done <"$CG/cgroup.procs"
 }
 
 # The link is cut for 10 s while 2 threads read, write and discard 8 MiB

@@ -107,14 +107,27 @@ cg_create() {
 	echo "$cg"
 }
 
-# cg_run CGROUP CMD...: run CMD inside CGROUP.
-cg_run() {
-	local cg=$1
-	shift
-	bash -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' _ "$cg" "$@"
-}
+# "${CG_EXEC[@]}" CGROUP CMD...: a command line that runs CMD inside CGROUP,
+# for launchers that take a program (perf record --).
+# shellcheck disable=SC2016 # for the inner shell
+CG_EXEC=(bash -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' _)
 
-cg_destroy() { rmdir "$1" 2>/dev/null || true; }
+# cg_run CGROUP CMD...: run CMD inside CGROUP.
+cg_run() { "${CG_EXEC[@]}" "$@"; }
+
+# cg_destroy CGROUP: kill what still runs in it, then remove it (a process
+# left there keeps its pages charged, and swapoff would fault them back in
+# against the cgroup's limit).
+cg_destroy() {
+	local i
+	[ -d "$1" ] || return 0
+	echo 1 >"$1/cgroup.kill" 2>/dev/null
+	for i in $(seq 100); do
+		[ -s "$1/cgroup.procs" ] || break
+		sleep 0.1
+	done
+	rmdir "$1" 2>/dev/null || true
+}
 
 # kv KEY LINE: the value of KEY=value in a swap_reload result line.
 kv() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
