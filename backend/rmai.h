@@ -14,6 +14,13 @@
  *   vmr.c        the VMR cache: prefetch on a read miss, sharded, pinned
  *   writeback.c  small writes staged per memnode and completed before they
  *                land
+ *   remote.c     logical pages to and from the remote pages the page map
+ *                gives them, as runs of contiguous remote pages; a page's
+ *                keyed fingerprint, so that content a memnode holds already
+ *                is remapped instead of sent
+ *   pagemap.c    the page map: the remote page of each logical page, what
+ *                each remote page holds, the free ones (bookkeeping only,
+ *                host-tested)
  *   xfer.c       the transfer layer: the only code that maps, builds, posts
  *                and completes work requests, with send-queue credits
  *   memnode.c    one memnode: its lease, error recovery and reconnect
