@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * RMAI: /sys/block/rmaiN/rmai/, created with the disk. Each file is lines
- * of fixed columns, documented in README.md ("Statistics"); a column that
- * is ever retired stays, as 0.
+ * of fixed columns, documented in Documentation/ABI/testing/ and
+ * README.md ("Statistics"); selftests/abi_docs.sh holds the ABI entries to
+ * the list below. A column that is ever retired stays, as 0.
  *
  *   io_stat     reads writes discards write_zeroes flushes read_bytes
  *               write_bytes errors requeues in_flight
