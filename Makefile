@@ -37,11 +37,13 @@ module:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
 
 # On a compute or memory node: the module for KDIR's kernel (so that
-# `modprobe rmai` finds it) and the daemon.
+# `modprobe rmai` finds it), the daemon and the man pages.
 install: module memnode
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules_install
 	depmod -a $(shell cat $(KDIR)/include/config/kernel.release)
 	install -D -m 0755 memnode/rmai-memnoded $(DESTDIR)/usr/local/sbin/rmai-memnoded
+	install -D -m 0644 man/rmai.4 $(DESTDIR)/usr/local/share/man/man4/rmai.4
+	install -D -m 0644 man/rmai-memnoded.8 $(DESTDIR)/usr/local/share/man/man8/rmai-memnoded.8
 
 module-clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
