@@ -69,6 +69,10 @@ static bool elide = true;
 module_param(elide, bool, 0444);
 MODULE_PARM_DESC(elide, "Remap a written page whose content its memnode holds already (a clean page swapped out again) instead of sending it (default Y)");
 
+static bool readahead = true;
+module_param(readahead, bool, 0444);
+MODULE_PARM_DESC(readahead, "A sequential read of a cached VMR fetches the next VMR of its slab, so that the link works while the pages are consumed (default Y)");
+
 static unsigned int tag_bytes = PAGE_SIZE;
 module_param(tag_bytes, uint, 0444);
 MODULE_PARM_DESC(tag_bytes, "For tests only: bytes at the end of each page that its fingerprint covers, 1-4096 (default 4096). Less remaps pages that differ: the data checkers must catch it");
@@ -200,6 +204,7 @@ static int rmai_parse_config(void)
 	rmai_cfg.keepalive = keepalive * HZ;
 	rmai_cfg.synchronous = synchronous;
 	rmai_cfg.elide = elide;
+	rmai_cfg.readahead = readahead;
 	rmai_cfg.tag_bytes = tag_bytes;
 	if (tag_bytes < PAGE_SIZE)
 		pr_warn("tag_bytes=%u: pages that differ will be remapped to each other: for tests only\n",

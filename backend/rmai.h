@@ -79,6 +79,7 @@
  * @writeback_mb: MiB of staging pages for write-back, split evenly between
  *	the memnodes; 0 disables it
  * @elide: a write of content its memnode holds already is remapped to it
+ * @readahead: a sequential read of a cached VMR fetches the next one
  * @tag_bytes: bytes at the end of each page that its fingerprint covers:
  *	PAGE_SIZE but in tests, which make it smaller to see wrong remaps
  *	caught
@@ -99,6 +100,7 @@ struct rmai_config {
 	unsigned int cache_mb;
 	unsigned int writeback_mb;
 	bool elide;
+	bool readahead;
 	unsigned int tag_bytes;
 };
 
@@ -605,6 +607,7 @@ struct rmai_vmr_run {
  * @runs_left: READs of the fetch still in flight
  * @status: the first error of the fetch, 0 when none
  * @used: pages read from it, for the prefetch accounting
+ * @ahead: the next VMR's readahead was tried, under the shard's lock
  * @sgl: [vmr_pages] its pages
  * @sges: [vmr_pages]
  * @wrs: [wrs_per_vmr]
@@ -623,6 +626,7 @@ struct rmai_vmr {
 	atomic_t runs_left;
 	int status;
 	DECLARE_BITMAP(used, RMAI_VMR_MAX_PAGES);
+	bool ahead;
 	struct scatterlist *sgl;
 	struct ib_sge *sges;
 	struct ib_rdma_wr *wrs;
@@ -753,6 +757,7 @@ struct rmai_stats {
 	u64 shrunk;			/* bytes the shrinker freed */
 	u64 staged;			/* writes completed by write-back */
 	u64 staged_reads;		/* reads served from a staged write */
+	u64 readahead;			/* VMRs fetched ahead of a sequential read */
 	u64 sent_bytes;			/* bytes of RDMA WRITEs of requests */
 	u64 fetched_bytes;		/* bytes of RDMA READs of requests */
 	u64 elided_writes;		/* writes that sent nothing at all */

@@ -11,7 +11,7 @@
  *   latency_us  one line per bucket: upper_bound_us reads writes
  *   cache_stat  hits misses evictions prefetch_used_bytes
  *               prefetch_wasted_bytes shrunk_bytes cache_bytes
- *               cache_max_bytes staged_writes staged_reads
+ *               cache_max_bytes staged_writes staged_reads readahead_vmrs
  *   remote_stat sent_bytes fetched_bytes elided_writes elided_bytes
  *               zeroed_bytes freed_pages free_remote_bytes
  */
@@ -122,10 +122,12 @@ static ssize_t cache_stat_show(struct device *d, struct device_attribute *attr,
 	sum = rmai_stats_get(dev);
 	if (!sum)
 		return -ENOMEM;
-	len = sysfs_emit(buf, "%8llu %8llu %8llu %12llu %12llu %12llu %12llu %12llu %8llu %8llu\n",
+	len = sysfs_emit(buf,
+			 "%8llu %8llu %8llu %12llu %12llu %12llu %12llu %12llu %8llu %8llu %8llu\n",
 			 sum->cache_hits, sum->cache_misses, sum->evictions,
 			 sum->prefetch_used, sum->prefetch_wasted, sum->shrunk,
-			 entries * vmr, max * vmr, sum->staged, sum->staged_reads);
+			 entries * vmr, max * vmr, sum->staged, sum->staged_reads,
+			 sum->readahead);
 	kfree(sum);
 	return len;
 }

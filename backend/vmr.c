@@ -19,9 +19,15 @@
  *    touches; an entry still being fetched is unhashed ("gone"): it serves
  *    the reads that were waiting for it, then is freed.
  *
+ * A read that follows a page read before in a cached VMR (sequential)
+ * fetches the next VMR of the slab too, once per VMR (readahead): the
+ * link then works while the pages before it are consumed, instead of
+ * waiting for the miss at its first page.
+ *
  * Prefetch has to pay: when less than a quarter of what evicted VMRs
  * brought in was ever read (random access), misses stop fetching whole VMRs
- * but for one in RMAI_PREFETCH_PROBE, which tells when it pays again.
+ * but for one in RMAI_PREFETCH_PROBE, which tells when it pays again, and
+ * readahead stops.
  *
  * Entries are preallocated at load (cache_mb worth); a shrinker frees clean
  * ones under memory pressure, and the cache grows back only once the
@@ -364,6 +370,55 @@ static void rmai_vmr_post(struct rmai_dev *dev, struct rmai_vmr *e, struct rmai_
 		rmai_vmr_fetch_done(e, 0);	/* all zeros */
 }
 
+/* Hash @e, planned, as the fetch of VMR @vmr (under @s's lock). */
+static void rmai_vmr_hash_fetch(struct rmai_vmr_shard *s, struct rmai_vmr *e, u64 vmr)
+{
+	lockdep_assert_held(&s->lock);
+	e->index = vmr;
+	e->state = RMAI_VMR_FETCHING;
+	e->pins = 1;
+	e->ahead = false;
+	bitmap_zero(e->used, s->dev->vmr_pages);
+	hlist_add_head(&e->node, rmai_vmr_bucket(s, vmr));
+}
+
+/*
+ * Fetch VMR @vmr ahead of a sequential read that is now in the VMR before
+ * it, on that read's @queue: only within the same slab (so the same
+ * memnode), while prefetch pays, when it is neither cached nor being
+ * fetched, and no write over it is in flight. Its first read then waits for
+ * the fetch, or finds it done, instead of starting it: the link works while
+ * the pages before are consumed.
+ */
+static void rmai_vmr_readahead(struct rmai_dev *dev, struct rmai_queue *queue, u64 vmr)
+{
+	struct rmai_cache *c = &dev->cache;
+	u64 pos = vmr << dev->vmr_shift;
+	struct rmai_vmr_shard *s;
+	struct rmai_vmr *e = NULL;
+	unsigned long flags;
+
+	if (pos >= dev->size || !(pos & ((1ULL << dev->slab_shift) - 1)) ||
+	    atomic_read(&c->credit) < 0)
+		return;
+	s = rmai_shard_of(c, vmr);
+	spin_lock_irqsave(&s->lock, flags);
+	if (!rmai_vmr_lookup(s, vmr) && !rmai_order_busy(dev, pos, 1U << dev->vmr_shift))
+		e = rmai_vmr_get(s);
+	if (e && !rmai_vmr_plan(dev, e, vmr)) {
+		e->state = RMAI_VMR_FREE;
+		list_add(&e->lru, &s->free);
+		e = NULL;
+	}
+	if (e)
+		rmai_vmr_hash_fetch(s, e, vmr);
+	spin_unlock_irqrestore(&s->lock, flags);
+	if (!e)
+		return;
+	this_cpu_inc(dev->stats->readahead);
+	rmai_vmr_post(dev, e, queue, NULL);
+}
+
 /**
  * rmai_vmr_read() - serve a read through the cache
  * @dev: the device
@@ -385,19 +440,27 @@ enum rmai_vmr_route rmai_vmr_read(struct rmai_dev *dev, struct rmai_queue *queue
 	u64 vmr = pos >> dev->vmr_shift, vmr_pos = vmr << dev->vmr_shift;
 	u32 vmr_size = 1U << dev->vmr_shift;
 	struct rmai_vmr_shard *s = rmai_shard_of(c, vmr);
+	u32 page_in_vmr = (pos - vmr_pos) >> PAGE_SHIFT;
 	struct rmai_vmr *e;
 	unsigned long flags;
-	bool own;
+	bool own, ahead;
 
 	spin_lock_irqsave(&s->lock, flags);
 	e = rmai_vmr_lookup(s, vmr);
 	if (e && e->state == RMAI_VMR_VALID) {
 		e->pins++;
 		list_move(&e->lru, &s->lru);
+		/* Sequential: it follows a page read before. Once per VMR. */
+		ahead = rmai_cfg.readahead && queue && !e->ahead && page_in_vmr &&
+			test_bit(page_in_vmr - 1, e->used);
+		if (ahead)
+			e->ahead = true;
 		spin_unlock_irqrestore(&s->lock, flags);
 		this_cpu_inc(dev->stats->cache_hits);
 		rmai_vmr_copy_out(dev, e, cmd);
 		rmai_vmr_unpin(e);
+		if (ahead)
+			rmai_vmr_readahead(dev, queue, vmr + 1);
 		return RMAI_VMR_SERVED;
 	}
 	if (e) {			/* being fetched: wait for it */
@@ -431,11 +494,7 @@ enum rmai_vmr_route rmai_vmr_read(struct rmai_dev *dev, struct rmai_queue *queue
 		return RMAI_VMR_DIRECT;
 	}
 	own = rmai_remote_one_run(&cmd->remote);
-	e->index = vmr;
-	e->state = RMAI_VMR_FETCHING;
-	e->pins = 1;
-	bitmap_zero(e->used, dev->vmr_pages);
-	hlist_add_head(&e->node, rmai_vmr_bucket(s, vmr));
+	rmai_vmr_hash_fetch(s, e, vmr);
 	if (!own) {
 		cmd->where = RMAI_CMD_WAITING;
 		list_add_tail(&cmd->wait, &e->waiters);
@@ -443,8 +502,7 @@ enum rmai_vmr_route rmai_vmr_read(struct rmai_dev *dev, struct rmai_queue *queue
 	spin_unlock_irqrestore(&s->lock, flags);
 
 	if (own)
-		bitmap_set(e->used, (pos - vmr_pos) >> PAGE_SHIFT,
-			   blk_rq_bytes(rq) >> PAGE_SHIFT);
+		bitmap_set(e->used, page_in_vmr, blk_rq_bytes(rq) >> PAGE_SHIFT);
 	rmai_vmr_post(dev, e, queue, own ? cmd : NULL);
 	return RMAI_VMR_POSTED;
 }

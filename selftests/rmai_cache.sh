@@ -10,7 +10,8 @@
 # the cache grows back only once the pressure is over. Blocks that share
 # content (blk_stress --dup, which the page map shares) read back right, and
 # the checker catches pages remapped to others when the fingerprint is
-# sabotaged (tag_bytes).
+# sabotaged (tag_bytes). A sequential pass misses only in its first VMR:
+# readahead fetches the next ones before their first read.
 
 # shellcheck source=selftests/test_common.sh
 . "$(dirname "$0")/test_common.sh"
@@ -76,7 +77,7 @@ checker_catches_bad_data() {
 same_result_in_every_config() {
 	local args sum first=""
 	for args in "" "vmr_kb=64" "vmr_kb=2048" "cache_mb=0" "writeback_mb=0" \
-		    "cache_mb=0 writeback_mb=0" "elide=N"; do
+		    "cache_mb=0 writeback_mb=0" "elide=N" "readahead=N"; do
 		# shellcheck disable=SC2086 # the words of $args are parameters
 		load $args || return 1
 		"$RMAI_BUILD/blk_stress" "$DEV" --mib 8 --threads 1 --ops 1000 --seed 3 ||
@@ -100,6 +101,41 @@ sequential_prefetch() {
 	rmai_unload
 	if [ "$misses" -gt 64 ] || [ "$hits" -lt $((4096 - 64)) ]; then
 		fail "$hits hits and $misses misses for 4096 reads of 64 VMRs"
+	fi
+}
+
+# readahead_pass PARAM...: misses and VMRs read ahead in one sequential
+# 4 KiB pass over 64 VMRs (16 of the device's 64 MiB), written before, and
+# the slabs the pass crosses, on stdout; the rest on stderr.
+readahead_pass() {
+	load vmr_kb=256 "$@" >&2 || return 1
+	if ! pat write "$DEV" 0 16M 6 --direct >&2 ||
+	   ! pat verify "$DEV" 0 16M 6 --direct --bs 4K >&2; then
+		rmai_unload >&2
+		return 1
+	fi
+	cat "$CACHE_STAT" >&2
+	# The slabs the pass crosses: readahead stays within a slab.
+	echo "$(rmai_cache_stat misses) $(rmai_cache_stat readahead_vmrs)" \
+		"$(awk '{ n += $4 } END { print int(n * 16 / 64 + 0.999) }' /sys/block/rmai0/rmai/memnodes)"
+	rmai_unload >&2
+}
+
+# Readahead fetches each VMR before its first read, so that only the first
+# VMR of each slab misses; without it, the first read of every VMR misses.
+sequential_readahead() {
+	local on off
+	on=$(readahead_pass) || return 1
+	off=$(readahead_pass readahead=N) || return 1
+	echo "readahead=Y: misses, VMRs read ahead, slabs: $on; readahead=N: $off"
+	# shellcheck disable=SC2086 # three numbers each
+	set -- $on $off
+	if [ "$1" -gt "$3" ] || [ "$2" -lt $((64 - $3)) ]; then
+		fail "$1 misses and $2 VMRs read ahead over $3 slabs with readahead=Y"
+		return 1
+	fi
+	if [ "$4" -lt 60 ] || [ "$5" != 0 ]; then
+		fail "$4 misses and $5 VMRs read ahead with readahead=N"
 	fi
 }
 
@@ -146,7 +182,7 @@ cleanup() {
 
 [ -f "$RMAI_KO" ] || { echo "SKIP: $RMAI_KO not built"; exit "$ksft_skip"; }
 ktap_print_header
-ktap_set_plan 14
+ktap_set_plan 15
 trap cleanup EXIT
 memnode_start "$PORT" 128M || exit "$ksft_fail"
 ktap_test stress_defaults stress
@@ -161,6 +197,7 @@ ktap_test checker_catches_bad_data checker_catches_bad_data
 ktap_test checker_catches_bad_remaps checker_catches_bad_remaps
 ktap_test same_result_in_every_config same_result_in_every_config
 ktap_test sequential_prefetch sequential_prefetch
+ktap_test sequential_readahead sequential_readahead
 ktap_test bound_and_shrinker bound_and_shrinker
 ktap_test log_is_clean bash -c '! dmesg | grep -E "rmai.*(BUG|WARNING)"'
 ktap_finished

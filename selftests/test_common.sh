@@ -240,7 +240,7 @@ rmai_io_stat() {
 rmai_cache_stat() {
 	column /sys/block/rmai0/rmai/cache_stat "$1" hits misses evictions \
 		prefetch_used prefetch_wasted shrunk cache_bytes cache_max_bytes staged_writes \
-		staged_reads
+		staged_reads readahead_vmrs
 }
 
 # The number of kernel-owned RDMA objects of rmai (PDs are its own, QPs and
