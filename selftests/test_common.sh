@@ -129,6 +129,21 @@ cg_destroy() {
 	rmdir "$1" 2>/dev/null || true
 }
 
+# hung_task_allow SECONDS: tasks may block that long before the kernel's
+# hung-task detector reports them (and scripts/vm's guests panic): for
+# tests whose faults block swap on purpose for as long as their io_timeout,
+# longer than the kernel's 120 s. hung_task_restore puts it back.
+HUNG_TASK=/proc/sys/kernel/hung_task_timeout_secs
+hung_task_old=
+hung_task_allow() {
+	[ -w "$HUNG_TASK" ] || return 0
+	hung_task_old=$(cat "$HUNG_TASK")
+	[ "$hung_task_old" = 0 ] || [ "$hung_task_old" -ge "$1" ] || echo "$1" >"$HUNG_TASK"
+}
+hung_task_restore() {
+	[ -z "$hung_task_old" ] || echo "$hung_task_old" >"$HUNG_TASK"
+}
+
 # kv KEY LINE: the value of KEY=value in a swap_reload result line.
 kv() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
 
