@@ -230,8 +230,10 @@ static void rmai_cmd_read(struct rmai_cmd *cmd, struct request *rq, u64 pos)
 	struct rmai_dev *dev = cmd->dev;
 	struct rmai_memnode *mn = cmd->slab->mn;
 	u32 len = blk_rq_bytes(rq);
+	/* Within one VMR, smaller than it, and the VMR all on the device. */
 	bool cacheable = dev->cache.nr_shards && len < (1U << dev->vmr_shift) &&
-			 !((pos ^ (pos + len - 1)) >> dev->vmr_shift);
+			 !((pos ^ (pos + len - 1)) >> dev->vmr_shift) &&
+			 (pos | ((1ULL << dev->vmr_shift) - 1)) < dev->size;
 	struct rmai_queue *queue = NULL;
 	struct rmai_wb_slot *slot;
 

@@ -236,12 +236,16 @@ static bool rmai_remote_plan_write(struct rmai_remote *r)
 
 static void rmai_remote_step(struct rmai_remote *r);
 
-/*
- * Remote pages may have been freed: transfers that waited for one try
- * again. Pairs with the barrier in rmai_remote_wait(): either the waiter
- * saw the page freed, or this sees the waiter.
+/**
+ * rmai_remote_kick() - remote pages may have been freed: transfers that
+ *	waited for one try again
+ * @dev: the device
+ *
+ * Pairs with the barrier in rmai_remote_wait(): either the waiter saw the
+ * page freed, or this sees the waiter. A waiter may complete here, and its
+ * completion take any lock of the stages above: call it holding none.
  */
-static void rmai_remote_kick(struct rmai_dev *dev)
+void rmai_remote_kick(struct rmai_dev *dev)
 {
 	struct rmai_remote *r, *t;
 	unsigned long flags;
@@ -416,6 +420,9 @@ void rmai_remote_start(struct rmai_remote *r, struct rmai_queue *queue)
  * rmai_remote_one_run() - plan all of a READ as one run, if it is one
  * @r: from rmai_remote_init(), not started
  *
+ * From under a lock of the cache: on false, the caller calls
+ * rmai_remote_kick() once it holds none.
+ *
  * Return: true with the run planned (pinned), for rmai_remote_post_chain();
  * false with nothing planned.
  */
@@ -424,7 +431,7 @@ bool rmai_remote_one_run(struct rmai_remote *r)
 	rmai_remote_plan_read(r);
 	if (r->run_len == r->nr_pages && r->run_rpn != RMAI_PM_NONE)
 		return true;
-	rmai_remote_put_run(r->dev, r->run_rpn, r->run_len);
+	rmai_pm_put_run(&r->dev->pm, r->run_rpn, r->run_len);
 	r->run_len = 0;
 	return false;
 }

@@ -298,6 +298,7 @@ void rmai_remote_post_chain(struct rmai_remote *r, struct rmai_queue *queue,
 void rmai_remote_addr(struct rmai_dev *dev, u32 rpn, u64 *addr, u32 *rkey);
 void rmai_remote_freed(struct rmai_dev *dev, u32 lpn, u32 nr);
 void rmai_remote_put_run(struct rmai_dev *dev, u32 rpn, u32 nr);
+void rmai_remote_kick(struct rmai_dev *dev);
 int rmai_remote_dev_init(struct rmai_dev *dev);
 void rmai_remote_dev_exit(struct rmai_dev *dev);
 

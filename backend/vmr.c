@@ -300,6 +300,8 @@ static void rmai_vmr_run_done(struct rmai_xfer *x, int status)
 
 /*
  * Plan the fetch of VMR @vmr into @e: its runs of remote pages, pinned.
+ * Under the shard's lock: on false, the caller calls rmai_remote_kick()
+ * once it holds no lock (the pages it let go may be what a write waits for).
  * Return: false, with nothing pinned, when it has more than
  * RMAI_VMR_MAX_RUNS.
  */
@@ -311,10 +313,10 @@ static bool rmai_vmr_plan(struct rmai_dev *dev, struct rmai_vmr *e, u64 vmr)
 	for (p = 0; p < dev->vmr_pages; p += n) {
 		n = rmai_pm_get_run(&dev->pm, lpn + p, dev->vmr_pages - p, &rpn);
 		if (e->nr_runs == RMAI_VMR_MAX_RUNS) {
-			rmai_remote_put_run(dev, rpn, n);
+			rmai_pm_put_run(&dev->pm, rpn, n);
 			while (e->nr_runs--)
-				rmai_remote_put_run(dev, e->runs[e->nr_runs].rpn,
-						    e->runs[e->nr_runs].len);
+				rmai_pm_put_run(&dev->pm, e->runs[e->nr_runs].rpn,
+						e->runs[e->nr_runs].len);
 			e->nr_runs = 0;
 			return false;
 		}
@@ -385,8 +387,8 @@ static void rmai_vmr_hash_fetch(struct rmai_vmr_shard *s, struct rmai_vmr *e, u6
 /*
  * Fetch VMR @vmr ahead of a sequential read that is now in the VMR before
  * it, on that read's @queue: only within the same slab (so the same
- * memnode), while prefetch pays, when it is neither cached nor being
- * fetched, and no write over it is in flight. Its first read then waits for
+ * memnode) and the device, while prefetch pays, when it is neither cached
+ * nor being fetched, and no write over it is in flight. Its first read then waits for
  * the fetch, or finds it done, instead of starting it: the link works while
  * the pages before are consumed.
  */
@@ -397,9 +399,10 @@ static void rmai_vmr_readahead(struct rmai_dev *dev, struct rmai_queue *queue, u
 	struct rmai_vmr_shard *s;
 	struct rmai_vmr *e = NULL;
 	unsigned long flags;
+	bool kick = false;
 
-	if (pos >= dev->size || !(pos & ((1ULL << dev->slab_shift) - 1)) ||
-	    atomic_read(&c->credit) < 0)
+	if (pos + (1ULL << dev->vmr_shift) > dev->size ||
+	    !(pos & ((1ULL << dev->slab_shift) - 1)) || atomic_read(&c->credit) < 0)
 		return;
 	s = rmai_shard_of(c, vmr);
 	spin_lock_irqsave(&s->lock, flags);
@@ -409,10 +412,13 @@ static void rmai_vmr_readahead(struct rmai_dev *dev, struct rmai_queue *queue, u
 		e->state = RMAI_VMR_FREE;
 		list_add(&e->lru, &s->free);
 		e = NULL;
+		kick = true;
 	}
 	if (e)
 		rmai_vmr_hash_fetch(s, e, vmr);
 	spin_unlock_irqrestore(&s->lock, flags);
+	if (kick)
+		rmai_remote_kick(dev);
 	if (!e)
 		return;
 	this_cpu_inc(dev->stats->readahead);
@@ -443,7 +449,7 @@ enum rmai_vmr_route rmai_vmr_read(struct rmai_dev *dev, struct rmai_queue *queue
 	u32 page_in_vmr = (pos - vmr_pos) >> PAGE_SHIFT;
 	struct rmai_vmr *e;
 	unsigned long flags;
-	bool own, ahead;
+	bool own, ahead, kick = false;
 
 	spin_lock_irqsave(&s->lock, flags);
 	e = rmai_vmr_lookup(s, vmr);
@@ -484,6 +490,7 @@ enum rmai_vmr_route rmai_vmr_read(struct rmai_dev *dev, struct rmai_queue *queue
 		e->state = RMAI_VMR_FREE;
 		list_add(&e->lru, &s->free);
 		e = NULL;
+		kick = true;
 	}
 	/*
 	 * Prefetch not paying, a write to the VMR in flight, no room, or the
@@ -491,6 +498,8 @@ enum rmai_vmr_route rmai_vmr_read(struct rmai_dev *dev, struct rmai_queue *queue
 	 */
 	if (!e) {
 		spin_unlock_irqrestore(&s->lock, flags);
+		if (kick)
+			rmai_remote_kick(dev);
 		return RMAI_VMR_DIRECT;
 	}
 	own = rmai_remote_one_run(&cmd->remote);
@@ -500,6 +509,8 @@ enum rmai_vmr_route rmai_vmr_read(struct rmai_dev *dev, struct rmai_queue *queue
 		list_add_tail(&cmd->wait, &e->waiters);
 	}
 	spin_unlock_irqrestore(&s->lock, flags);
+	if (!own)
+		rmai_remote_kick(dev);
 
 	if (own)
 		bitmap_set(e->used, page_in_vmr, blk_rq_bytes(rq) >> PAGE_SHIFT);

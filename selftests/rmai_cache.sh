@@ -121,6 +121,30 @@ readahead_pass() {
 	rmai_unload >&2
 }
 
+# A device of 64 MiB + 4 KiB ends in a partial VMR: reads there go around
+# the cache (a fetch, or a readahead from the VMR before, would read past
+# the page map: it was cached, and read ahead, before the fix), and the
+# data reads back right.
+partial_last_vmr() {
+	local last first
+	rmai_load memnodes="$MN_ADDR:$PORT" size=65540K vmr_kb=256 || fail "insmod" || return 1
+	if ! pat write "$DEV" 0 65540K 8 --direct ||
+	   ! pat verify "$DEV" 64M 4K 8 --direct --bs 4K; then
+		rmai_unload
+		fail "the last page did not read back"
+		return 1
+	fi
+	last=$(rmai_cache_stat misses)
+	pat verify "$DEV" 0 4K 8 --direct --bs 4K || { rmai_unload; fail "page 0"; return 1; }
+	first=$(rmai_cache_stat misses)
+	# A sequential pass into the end: readahead stops before the partial VMR.
+	pat verify "$DEV" 60M 4100K 8 --direct --bs 4K || { rmai_unload; fail "the end"; return 1; }
+	cat "$CACHE_STAT"
+	rmai_unload || return 1
+	[ "$last" = 0 ] || fail "the partial VMR was looked up in the cache ($last misses)" || return 1
+	[ "$first" = 1 ] || fail "a read of page 0 made $first misses, not 1"
+}
+
 # Readahead fetches each VMR before its first read, so that only the first
 # VMR of each slab misses; without it, the first read of every VMR misses.
 sequential_readahead() {
@@ -182,7 +206,7 @@ cleanup() {
 
 [ -f "$RMAI_KO" ] || { echo "SKIP: $RMAI_KO not built"; exit "$ksft_skip"; }
 ktap_print_header
-ktap_set_plan 15
+ktap_set_plan 16
 trap cleanup EXIT
 memnode_start "$PORT" 128M || exit "$ksft_fail"
 ktap_test stress_defaults stress
@@ -198,6 +222,7 @@ ktap_test checker_catches_bad_remaps checker_catches_bad_remaps
 ktap_test same_result_in_every_config same_result_in_every_config
 ktap_test sequential_prefetch sequential_prefetch
 ktap_test sequential_readahead sequential_readahead
+ktap_test partial_last_vmr partial_last_vmr
 ktap_test bound_and_shrinker bound_and_shrinker
 ktap_test log_is_clean bash -c '! dmesg | grep -E "rmai.*(BUG|WARNING)"'
 ktap_finished
