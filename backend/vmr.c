@@ -372,6 +372,25 @@ static void rmai_vmr_post(struct rmai_dev *dev, struct rmai_vmr *e, struct rmai_
 		rmai_vmr_fetch_done(e, 0);	/* all zeros */
 }
 
+/*
+ * A free entry of @s with the fetch of VMR @vmr planned in it (under @s's
+ * lock), or NULL: no room, or the VMR in too many pieces, in which case
+ * *@kick is set (call rmai_remote_kick() once the lock is dropped).
+ */
+static struct rmai_vmr *rmai_vmr_get_planned(struct rmai_dev *dev, struct rmai_vmr_shard *s,
+					     u64 vmr, bool *kick)
+{
+	struct rmai_vmr *e = rmai_vmr_get(s);
+
+	if (e && !rmai_vmr_plan(dev, e, vmr)) {
+		e->state = RMAI_VMR_FREE;
+		list_add(&e->lru, &s->free);
+		*kick = true;
+		return NULL;
+	}
+	return e;
+}
+
 /* Hash @e, planned, as the fetch of VMR @vmr (under @s's lock). */
 static void rmai_vmr_hash_fetch(struct rmai_vmr_shard *s, struct rmai_vmr *e, u64 vmr)
 {
@@ -407,13 +426,7 @@ static void rmai_vmr_readahead(struct rmai_dev *dev, struct rmai_queue *queue, u
 	s = rmai_shard_of(c, vmr);
 	spin_lock_irqsave(&s->lock, flags);
 	if (!rmai_vmr_lookup(s, vmr) && !rmai_order_busy(dev, pos, 1U << dev->vmr_shift))
-		e = rmai_vmr_get(s);
-	if (e && !rmai_vmr_plan(dev, e, vmr)) {
-		e->state = RMAI_VMR_FREE;
-		list_add(&e->lru, &s->free);
-		e = NULL;
-		kick = true;
-	}
+		e = rmai_vmr_get_planned(dev, s, vmr, &kick);
 	if (e)
 		rmai_vmr_hash_fetch(s, e, vmr);
 	spin_unlock_irqrestore(&s->lock, flags);
@@ -485,13 +498,7 @@ enum rmai_vmr_route rmai_vmr_read(struct rmai_dev *dev, struct rmai_queue *queue
 	if ((atomic_read(&c->credit) >= 0 ||
 	     !(atomic_inc_return(&c->probe) % RMAI_PREFETCH_PROBE)) &&
 	    !rmai_order_busy(dev, vmr_pos, vmr_size))
-		e = rmai_vmr_get(s);
-	if (e && !rmai_vmr_plan(dev, e, vmr)) {
-		e->state = RMAI_VMR_FREE;
-		list_add(&e->lru, &s->free);
-		e = NULL;
-		kick = true;
-	}
+		e = rmai_vmr_get_planned(dev, s, vmr, &kick);
 	/*
 	 * Prefetch not paying, a write to the VMR in flight, no room, or the
 	 * VMR in too many pieces.
